@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/emulator"
+	"github.com/aciworker/aciworker/emulator/runtime"
+)
+
+func init() {
+	subcommands = append(subcommands, newEmulatorCmd)
+	startEmulator = startInProcessEmulator
+}
+
+// startInProcessEmulator backs --emulator: an emulator in this process, with
+// the SDK pointed at it through its own client (which trusts its CA).
+func startInProcessEmulator(_ cmdDeps) (*emulatorBackend, error) {
+	emu, err := emulator.New(emulator.Config{
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := emu.Settings()
+	return &emulatorBackend{
+		settings: aci.Settings{
+			ARMEndpoint:   emu.URL(),
+			AuthorityHost: emu.AuthorityHost(),
+			TenantID:      s.TenantID,
+			ClientID:      s.ClientID,
+			ClientSecret:  s.ClientSecret,
+			Transport:     emu.Client(),
+		},
+		subscription:  s.SubscriptionID,
+		resourceGroup: s.ResourceGroup,
+		close:         emu.Close,
+	}, nil
+}
+
+func newEmulatorCmd() *cobra.Command {
+	var (
+		cfg       emulator.Config
+		noThrottl bool
+		failPulls []string
+		debug     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "emulator",
+		Short: "Serve a local emulator of Entra ID, ARM deployments and Azure Container Instances",
+		Long: `Serve a local emulator of the Azure APIs aciworker uses (Entra ID token endpoint,
+ARM resource groups and deployments, ACI container groups and logs) over HTTPS on
+loopback. Containers run as local processes.
+
+Once ready it prints KEY=VALUE lines (ACIWORKER_ARM_ENDPOINT, AZURE_AUTHORITY_HOST,
+SSL_CERT_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
+AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP) on stdout, then serves until SIGINT or
+SIGTERM, and kills every container process it started before exiting.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range failPulls {
+				img, msg, ok := strings.Cut(f, "=")
+				if !ok || img == "" {
+					return usageError("--image-fail-pull %q: want IMAGE=MESSAGE", f)
+				}
+				if msg == "" {
+					msg = fmt.Sprintf("Failed to pull image %q: not found", img)
+				}
+				cfg.Images = append(cfg.Images, runtime.Image{Pattern: img, PullError: msg})
+			}
+			if cfg.MaxGroups < 0 || cfg.MaxCores < 0 {
+				return usageError("--max-groups and --max-cores must not be negative (got %d and %d)", cfg.MaxGroups, cfg.MaxCores)
+			}
+			cfg.DisableThrottling = noThrottl
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			return runEmulator(cmd.Context(), cmd, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
+	f.StringArrayVar(&cfg.TLSNames, "tls-name", nil, "name for the server certificate (repeatable; default 127.0.0.1 and localhost)")
+	f.StringVar(&cfg.StateDir, "state-dir", "", "directory for the CA certificate and container working directories (default: a temporary directory)")
+	f.StringVar(&cfg.PrefectBin, "prefect-bin", "", "directory put first on PATH for prefecthq/prefect images")
+	f.StringVar(&cfg.ContainerPath, "container-path", "", "PATH for containers (default: this process's PATH)")
+	f.BoolVar(&noThrottl, "no-throttling", false, "turn off ARM request throttling")
+	f.DurationVar(&cfg.LROPollHint, "lro-poll", 100*time.Millisecond, "poll interval suggested to clients on long-running operations (Retry-After-Ms)")
+	f.DurationVar(&cfg.ProvisionDelay, "provision-delay", 0, "time a container group spends provisioning before its containers start")
+	f.IntVar(&cfg.MaxGroups, "max-groups", 100, "container group quota per region")
+	f.IntVar(&cfg.MaxCores, "max-cores", 100, "standard core quota per region")
+	f.BoolVar(&cfg.AllowGPU, "allow-gpu", false, "accept GPU requests (retired in ACI; rejected by default)")
+	f.StringArrayVar(&failPulls, "image-fail-pull", nil, "make pulls of IMAGE (a glob) fail with MESSAGE, as IMAGE=MESSAGE (repeatable)")
+	f.DurationVar(&cfg.LogTimestampResolution, "log-timestamp-resolution", 0, "truncate container log timestamps to this resolution (0: nanoseconds)")
+	f.BoolVar(&debug, "debug", false, "log every request (method, path, operation, status)")
+	return cmd
+}
+
+func runEmulator(parent context.Context, cmd *cobra.Command, cfg emulator.Config) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	for _, line := range emu.Env() {
+		if _, err := fmt.Fprintln(out, line); err != nil {
+			_ = emu.Close()
+			return fmt.Errorf("print settings: %w", err)
+		}
+	}
+	if f, ok := out.(*os.File); ok {
+		_ = f.Sync()
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down; killing container processes")
+	if err := emu.Close(); err != nil {
+		return fmt.Errorf("close emulator: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// Package emutest starts an in-process Azure emulator for other packages'
+// tests.
+package emutest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aciworker/aciworker/emulator"
+)
+
+// Start runs an emulator for the test with fast long-running-operation
+// hints, applies opts to its configuration, and closes it (killing every
+// container process) when the test ends.
+func Start(t testing.TB, opts ...func(*emulator.Config)) *emulator.Emulator {
+	t.Helper()
+	cfg := emulator.Config{
+		StateDir:    t.TempDir(),
+		LROPollHint: 20 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("close emulator: %v", err)
+		}
+	})
+	return e
+}
