@@ -12,6 +12,18 @@
 // exits, the rest of its process group is killed, as a container's processes
 // die with its init process.
 //
+// The environment is Config.BaseEnv overlaid with the container's own
+// variables. PATH is then prefixed with Config.PrefectBin (Prefect's images
+// only) and the rule's PathDirs, and argv[0] is looked up in that PATH, not
+// the emulator's. HOME is the working dir unless the container sets it.
+//
+// Log lines are stamped when they are read, in RFC 3339 UTC with fixed-width
+// nanoseconds (truncated to Config.TimestampResolution when set); stdout and
+// stderr are read concurrently, so only each stream's own order is exact.
+// While the container lives its log keeps the newest 4 MiB (line bytes
+// without timestamps; whole lines are dropped); after Stop, the newest 1,000
+// lines within 16 KiB. A line not yet ended by a newline is shown as is.
+//
 // Lifecycle and choices where ACI leaves room:
 //   - Events are aggregated like ACI's (Kubernetes-style) events: an event
 //     with the same name, type and message bumps Count and LastTimestamp.

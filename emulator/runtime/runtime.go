@@ -102,6 +102,11 @@ func New(cfg Config) *Runtime {
 	if cfg.WorkRoot == "" {
 		cfg.WorkRoot = os.TempDir()
 	}
+	// Commands run with the working dir as their cwd; an absolute root keeps
+	// HOME and paths resolved against it meaningful inside the container.
+	if abs, err := filepath.Abs(cfg.WorkRoot); err == nil {
+		cfg.WorkRoot = abs
+	}
 	rules := append(slices.Clone(cfg.Images), DefaultImages()...)
 	return &Runtime{cfg: cfg, rules: rules, log: cfg.Logger, live: map[*Container]struct{}{}}
 }
