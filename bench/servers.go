@@ -1,0 +1,313 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a child process the bench started, in its own process group so
+// that stopping it also stops what it spawned.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	log  *os.File
+}
+
+func startProc(name string, cmd *exec.Cmd, logPath string) (*proc, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s: log file: %w", name, err)
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = f
+	}
+	cmd.Stderr = f
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: start %s: %w", name, cmd.Path, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: f}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// exited reports whether the process has ended, and how.
+func (p *proc) exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// stop sends SIGINT to the group (a worker's graceful shutdown), then
+// SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	if ok, _ := p.exited(); ok {
+		return
+	}
+	_ = syscall.Kill(-p.pid(), syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// prefectServer is one `prefect server start` on a free loopback port.
+type prefectServer struct {
+	proc   *proc
+	apiURL string
+	home   string
+}
+
+func startPrefectServer(ctx context.Context, venv, dir, dbURL string, logger *slog.Logger) (*prefectServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	home := filepath.Join(dir, "prefect-home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, err
+	}
+	if dbURL == "" {
+		dbURL = "sqlite+aiosqlite:///" + filepath.Join(dir, "prefect.db")
+	}
+	cmd := exec.Command(filepath.Join(venv, "bin", "prefect"), "server", "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port))
+	cmd.Env = append(baseEnv(),
+		"PREFECT_HOME="+home,
+		"PREFECT_SERVER_DATABASE_CONNECTION_URL="+dbURL,
+		"PREFECT_SERVER_ANALYTICS_ENABLED=false",
+		"PREFECT_SERVER_UI_ENABLED=false",
+		"PREFECT_SERVER_LOGGING_LEVEL=WARNING",
+	)
+	p, err := startProc("prefect server", cmd, filepath.Join(dir, "logs", "prefect-server.log"))
+	if err != nil {
+		return nil, err
+	}
+	s := &prefectServer{proc: p, apiURL: fmt.Sprintf("http://127.0.0.1:%d/api", port), home: home}
+	api := &prefectAPI{url: s.apiURL, client: &http.Client{Timeout: 5 * time.Second}}
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		if ok, err := p.exited(); ok {
+			return nil, fmt.Errorf("prefect server exited before it was healthy (%v); see %s", err, p.log.Name())
+		}
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := api.health(hctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.stop()
+			return nil, fmt.Errorf("prefect server not healthy at %s: %w", s.apiURL, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	logger.Info("prefect server ready", "url", s.apiURL, "database", redactDB(dbURL))
+	return s, nil
+}
+
+func (s *prefectServer) stop() { s.proc.stop(15 * time.Second) }
+
+func redactDB(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.LastIndex(u, "@"); j > i {
+			return u[:i+3] + "***" + u[j:]
+		}
+	}
+	return u
+}
+
+// postgres is a throwaway PostgreSQL cluster in a temporary directory, for
+// rows that SQLite cannot carry (hundreds of concurrent runs).
+type postgres struct {
+	proc *proc
+	url  string
+}
+
+func startPostgres(ctx context.Context, dir string, logger *slog.Logger) (*postgres, error) {
+	initdb, err := findPGTool("initdb")
+	if err != nil {
+		return nil, err
+	}
+	pgbin := filepath.Dir(initdb)
+	data := filepath.Join(dir, "pgdata")
+	sock := filepath.Join(dir, "pgsock")
+	for _, d := range []string{data, sock} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// PostgreSQL refuses to run as root; when the bench is root, the
+	// cluster belongs to the system's postgres user.
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("postgres: running as root needs a 'postgres' user: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		for _, d := range []string{dir, data, sock} {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return nil, fmt.Errorf("postgres: chown %s: %w", d, err)
+			}
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	init := exec.CommandContext(ctx, initdb, "-D", data, "-U", "prefect", "--auth=trust", "-E", "UTF8")
+	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := init.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("postgres: initdb: %w\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(pgbin, "postgres"), "-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-k", sock, "-c", "max_connections=500", "-c", "fsync=off", "-c", "synchronous_commit=off")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	p, err := startProc("postgres", cmd, filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return nil, err
+	}
+	pg := &postgres{proc: p, url: fmt.Sprintf("postgresql+asyncpg://prefect@127.0.0.1:%d/postgres", port)}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if ok, perr := p.exited(); ok || time.Now().After(deadline) {
+			pg.stop()
+			return nil, fmt.Errorf("postgres did not start (%v, %v); see %s", err, perr, p.log.Name())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logger.Info("postgres ready", "port", port)
+	return pg, nil
+}
+
+func (pg *postgres) stop() { pg.proc.stop(10 * time.Second) }
+
+func findPGTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	if len(matches) > 0 {
+		return matches[len(matches)-1], nil
+	}
+	return "", fmt.Errorf("postgres: %s not found on PATH or in the usual PostgreSQL install directory", name)
+}
+
+// baseEnv is the environment every child starts from: the bench's own,
+// minus anything that would point a child at another Prefect or Azure.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "PREFECT_") || strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "ACIWORKER_") ||
+			k == "SSL_CERT_FILE" || k == "REQUESTS_CA_BUNDLE" || k == "CI" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// readEnvLines reads KEY=VALUE lines from r until every wanted key was
+// seen, copying everything it reads to copyTo.
+func readEnvLines(r io.Reader, copyTo io.Writer, want []string) (map[string]string, error) {
+	got := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if ok && isEnvName(k) {
+			got[k] = strings.Trim(v, `"'`)
+			if strings.Contains(k, "SECRET") || strings.Contains(k, "KEY") || strings.Contains(k, "PASSWORD") {
+				line = k + "=<redacted>"
+			}
+		}
+		fmt.Fprintln(copyTo, line)
+		if hasAll(got, want) {
+			return got, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, k := range want {
+		if _, ok := got[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	return nil, fmt.Errorf("output ended before it printed %s", strings.Join(missing, ", "))
+}
+
+func isEnvName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func hasAll(m map[string]string, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+var errNotRoot = errors.New("the bench must run as root: the Python worker needs `unshare -m` and a bind mount, and the emulator binds port 443")
