@@ -12,39 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/runtime"
 )
 
 func init() {
 	subcommands = append(subcommands, newEmulatorCmd)
-	startEmulator = startInProcessEmulator
-}
-
-// startInProcessEmulator backs --emulator: an emulator in this process, with
-// the SDK pointed at it through its own client (which trusts its CA).
-func startInProcessEmulator(_ cmdDeps) (*emulatorBackend, error) {
-	emu, err := emulator.New(emulator.Config{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		return nil, err
-	}
-	s := emu.Settings()
-	return &emulatorBackend{
-		settings: aci.Settings{
-			ARMEndpoint:   emu.URL(),
-			AuthorityHost: emu.AuthorityHost(),
-			TenantID:      s.TenantID,
-			ClientID:      s.ClientID,
-			ClientSecret:  s.ClientSecret,
-			Transport:     emu.Client(),
-		},
-		subscription:  s.SubscriptionID,
-		resourceGroup: s.ResourceGroup,
-		close:         emu.Close,
-	}, nil
 }
 
 func newEmulatorCmd() *cobra.Command {

@@ -1,0 +1,167 @@
+package aci
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// budget is the request budget of one subscription, shared by every client
+// of it in the process: token buckets for reads and for writes and deletes,
+// plus a shared pause after a 429 so that one throttled request holds back
+// all the others until Azure's Retry-After has passed, instead of each
+// goroutine discovering the throttle on its own.
+type budget struct {
+	mu          sync.Mutex
+	reads       bucket
+	writes      bucket
+	pausedUntil time.Time
+	throttled   atomic.Int64
+	now         func() time.Time
+}
+
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// reserve takes a token, going into debt if needed, and returns how long
+// the caller must wait for it; debts make waiters queue in arrival order.
+func (b *bucket) reserve(now time.Time) time.Duration {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+func newBudget(readRate float64, readBurst int, writeRate float64, writeBurst int) *budget {
+	if readRate <= 0 {
+		readRate = DefaultReadsPerSecond
+	}
+	if readBurst <= 0 {
+		readBurst = DefaultReadBurst
+	}
+	if writeRate <= 0 {
+		writeRate = DefaultWritesPerSecond
+	}
+	if writeBurst <= 0 {
+		writeBurst = DefaultWriteBurst
+	}
+	return &budget{
+		reads:  bucket{rate: readRate, burst: float64(readBurst), tokens: float64(readBurst)},
+		writes: bucket{rate: writeRate, burst: float64(writeBurst), tokens: float64(writeBurst)},
+		now:    time.Now,
+	}
+}
+
+var budgets sync.Map // "endpoint|subscription" -> *budget
+
+// budgetFor returns the process-wide budget of a subscription; the first
+// client of a subscription sets its rates.
+func budgetFor(endpoint, subscription string, s Settings) *budget {
+	key := strings.ToLower(strings.TrimRight(endpoint, "/") + "|" + subscription)
+	if b, ok := budgets.Load(key); ok {
+		return b.(*budget)
+	}
+	b, _ := budgets.LoadOrStore(key, newBudget(s.ReadsPerSecond, s.ReadBurst, s.WritesPerSecond, s.WriteBurst))
+	return b.(*budget)
+}
+
+// acquire waits for a token of the right kind and for any shared pause.
+func (b *budget) acquire(ctx context.Context, write bool) error {
+	b.mu.Lock()
+	now := b.now()
+	bk := &b.reads
+	if write {
+		bk = &b.writes
+	}
+	wait := bk.reserve(now)
+	if p := b.pausedUntil.Sub(now); p > wait {
+		wait = p
+	}
+	b.mu.Unlock()
+	for wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			b.mu.Lock()
+			bk.tokens++ // give the reservation back
+			b.mu.Unlock()
+			return ctx.Err()
+		case <-t.C:
+		}
+		// A 429 seen meanwhile extends the pause for everyone.
+		b.mu.Lock()
+		wait = b.pausedUntil.Sub(b.now())
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// pause holds every request of the subscription back for d.
+func (b *budget) pause(d time.Duration) {
+	b.throttled.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if until := b.now().Add(d); until.After(b.pausedUntil) {
+		b.pausedUntil = until
+	}
+}
+
+// pauseLeft is how long the shared pause still lasts.
+func (b *budget) pauseLeft() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pausedUntil.Sub(b.now())
+}
+
+// budgetPolicy applies the budget to every attempt, retries included.
+type budgetPolicy struct{ b *budget }
+
+func (p budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
+	m := req.Raw().Method
+	write := m != http.MethodGet && m != http.MethodHead
+	if err := p.b.acquire(req.Raw().Context(), write); err != nil {
+		return nil, err
+	}
+	resp, err := req.Next()
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		p.b.pause(retryAfter(resp.Header, time.Second))
+	}
+	return resp, err
+}
+
+// retryAfter reads Azure's back-off hints: Retry-After-Ms,
+// x-ms-retry-after-ms, then Retry-After in seconds or as an HTTP date.
+func retryAfter(h http.Header, def time.Duration) time.Duration {
+	for _, k := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := h.Get(k); v != "" {
+			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+				return time.Duration(ms * float64(time.Millisecond))
+			}
+		}
+	}
+	if v := h.Get("Retry-After"); v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
+			return time.Duration(s * float64(time.Second))
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			if d := time.Until(t); d > 0 {
+				return d
+			}
+		}
+	}
+	return def
+}

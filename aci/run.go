@@ -1,0 +1,439 @@
+package aci
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// RunOptions tune Run.
+type RunOptions struct {
+	Stdout io.Writer // the container's output; nil discards it
+	Stderr io.Writer // progress; nil discards it
+	Quiet  bool      // do not stream the container's output
+	Keep   bool      // stop the group instead of deleting it
+	// StartTimeout bounds deployment and container start (default 240 s,
+	// prefect-azure's task_start_timeout_seconds).
+	StartTimeout time.Duration
+	// PollInterval paces group and log reads (default 5 s, prefect-azure's
+	// task_watch_poll_interval).
+	PollInterval time.Duration
+	// CleanupTimeout bounds the clean-up (default 5 min).
+	CleanupTimeout time.Duration
+	Logger         *slog.Logger
+	// BeforeCleanup, when set, runs once the run is over and before the
+	// group and the deployment record are removed.
+	BeforeCleanup func(ctx context.Context, p *Prepared)
+}
+
+// Defaults for Run.
+const (
+	DefaultStartTimeout   = 240 * time.Second
+	DefaultCleanupTimeout = 5 * time.Minute
+	// RunPrefix starts the names of run's groups and deployment records.
+	RunPrefix = "aciworker-run-"
+)
+
+var (
+	// ErrCanceled: the run's context ended (e.g. SIGINT or SIGTERM); the
+	// group was cleaned up.
+	ErrCanceled = errors.New("run canceled")
+	// ErrStartTimeout: the container did not start in time; the group was
+	// deleted.
+	ErrStartTimeout = errors.New("container did not start in time")
+	// ErrProvisioningFailed: Azure could not create or start the group; it
+	// was deleted.
+	ErrProvisioningFailed = errors.New("provisioning failed")
+	// ErrCleanup: the group or the deployment record could not be removed.
+	ErrCleanup = errors.New("clean-up failed")
+)
+
+// NewRunGroupName returns "aciworker-run-" and 8 random hex digits.
+func NewRunGroupName() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return RunPrefix + hex.EncodeToString(b[:])
+}
+
+// RunDeploymentName names run's deployment record after its group, with the
+// "aciworker-run-" prefix that marks run's records.
+func RunDeploymentName(group string) string {
+	if strings.HasPrefix(group, RunPrefix) {
+		return group
+	}
+	return RunPrefix + group
+}
+
+// Run runs a job to completion, like prefect-azure's AzureContainerInstanceJob:
+// it deploys the group, waits for the container to start, streams its
+// output, and returns its exit code. The group is always cleaned up (deleted,
+// or stopped with Keep unless it failed to provision) and so is the
+// deployment record, also when ctx ends; then the error wraps ErrCanceled.
+// Nothing Run prints or returns contains a secret of the job.
+func Run(ctx context.Context, c *Client, rg string, job Job, opts RunOptions) (int, error) {
+	if job.GroupName == "" {
+		job.GroupName = NewRunGroupName()
+	}
+	if job.DeploymentName == "" {
+		job.DeploymentName = RunDeploymentName(job.GroupName)
+	}
+	p, err := Prepare(job)
+	if err != nil {
+		return -1, err
+	}
+	r := &runner{c: c, rg: rg, p: p, opts: opts, red: NewRedactor(p.Secrets...)}
+	r.init()
+	code, err := r.run(ctx)
+	return code, r.red.Error(err)
+}
+
+type runner struct {
+	c    *Client
+	rg   string
+	p    *Prepared
+	opts RunOptions
+	red  *Redactor
+	out  io.Writer
+	errw io.Writer
+	log  *slog.Logger
+
+	deployDone   bool
+	deployResult *DeploymentResult
+	provisioned  bool // the group reached its container start
+	failed       bool // provisioning failed: always delete
+	seen         map[string]bool
+	container    string
+}
+
+func (r *runner) init() {
+	o := &r.opts
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.CleanupTimeout <= 0 {
+		o.CleanupTimeout = DefaultCleanupTimeout
+	}
+	r.out = o.Stdout
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	r.errw = io.Discard
+	if o.Stderr != nil {
+		r.errw = r.red.Writer(o.Stderr)
+	}
+	r.log = o.Logger
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.seen = map[string]bool{}
+	r.container = r.p.ContainerName
+}
+
+func (r *runner) progress(format string, args ...any) {
+	fmt.Fprintf(r.errw, "aciworker: "+format+"\n", args...)
+}
+
+func (r *runner) run(ctx context.Context) (code int, err error) {
+	defer func() {
+		if cerr := r.cleanup(ctx); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		if ctx.Err() != nil && !errors.Is(err, ErrCanceled) {
+			err = errors.Join(fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx)), err)
+		}
+	}()
+	r.progress("submitting deployment %s for container group %s in resource group %s", r.p.DeploymentName, r.p.GroupName, r.rg)
+	if err := r.c.Deploy(ctx, r.rg, r.p); err != nil {
+		r.failed = true
+		return -1, fmt.Errorf("deployment %s was rejected: %w", r.p.DeploymentName, err)
+	}
+	r.progress("deployment submitted; provisioning container group %s", r.p.GroupName)
+	if err := r.waitStart(ctx); err != nil {
+		return -1, err
+	}
+	return r.watch(ctx)
+}
+
+// waitStart waits until the container has started (or already ended), the
+// deployment failed, an image pull failed, or the start timeout passed.
+func (r *runner) waitStart(ctx context.Context) error {
+	startCtx, cancel := context.WithTimeoutCause(ctx, r.opts.StartTimeout, ErrStartTimeout)
+	defer cancel()
+	timedOut := func() error {
+		if ctx.Err() == nil && errors.Is(context.Cause(startCtx), ErrStartTimeout) {
+			r.failed = true
+			r.progress("container group %s did not start within %s; deleting it", r.p.GroupName, r.opts.StartTimeout)
+			return fmt.Errorf("%w: container group %s did not start within %s", ErrStartTimeout, r.p.GroupName, r.opts.StartTimeout)
+		}
+		return nil
+	}
+	nextGroupRead := time.Now()
+	for {
+		wait := r.opts.PollInterval
+		if !r.deployDone {
+			res, hint, err := r.c.PollDeployment(startCtx, r.rg, r.p.DeploymentName)
+			if err != nil {
+				if terr := timedOut(); terr != nil {
+					return terr
+				}
+				return fmt.Errorf("watch deployment %s: %w", r.p.DeploymentName, err)
+			}
+			if res != nil {
+				r.deployDone, r.deployResult = true, res
+				if !res.Succeeded() {
+					return r.provisioningFailed(ctx, res)
+				}
+			} else if hint > 0 {
+				wait = min(wait, hint)
+			}
+		}
+		if !time.Now().Before(nextGroupRead) || r.deployDone {
+			nextGroupRead = time.Now().Add(r.opts.PollInterval)
+			g, err := r.c.GetGroup(startCtx, r.rg, r.p.GroupName)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				// Not created yet.
+			case err != nil:
+				if terr := timedOut(); terr != nil {
+					return terr
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.log.Warn("reading the container group failed; retrying", "group", r.p.GroupName, "err", r.red.String(err.Error()))
+			default:
+				r.reportEvents(g)
+				if g.PullFailed() {
+					r.failed = true
+					reason := g.FailureReason()
+					r.progress("container group %s failed to start: %s", r.p.GroupName, reason)
+					return fmt.Errorf("%w: %s", ErrProvisioningFailed, reason)
+				}
+				if strings.EqualFold(g.ProvisioningState, "Failed") {
+					r.failed = true
+					reason := g.FailureReason()
+					r.progress("container group %s failed to provision: %s", r.p.GroupName, reason)
+					return fmt.Errorf("%w: %s", ErrProvisioningFailed, reason)
+				}
+				if g.Started() || r.deployDone {
+					r.provisioned = true
+					return nil
+				}
+			}
+		}
+		if err := sleep(startCtx, wait); err != nil {
+			if terr := timedOut(); terr != nil {
+				return terr
+			}
+			return err
+		}
+	}
+}
+
+// provisioningFailed reports a failed deployment with Azure's reason and
+// the group's own explanation when there is one.
+func (r *runner) provisioningFailed(ctx context.Context, res *DeploymentResult) error {
+	r.failed = true
+	reason := res.ProvisioningState
+	if res.Error != nil {
+		reason = res.Error.Error()
+	}
+	if g, err := r.c.GetGroup(ctx, r.rg, r.p.GroupName); err == nil {
+		if why := g.FailureReason(); why != "" && !strings.Contains(reason, why) {
+			reason += " (" + why + ")"
+		}
+	}
+	r.progress("deployment %s %s: %s", r.p.DeploymentName, strings.ToLower(res.ProvisioningState), reason)
+	return fmt.Errorf("%w: deployment %s %s: %s", ErrProvisioningFailed, r.p.DeploymentName, strings.ToLower(res.ProvisioningState), reason)
+}
+
+// reportEvents prints each new kind of container event once, so the user
+// sees pulls and starts as they happen.
+func (r *runner) reportEvents(g *Group) {
+	if len(g.Containers) == 0 {
+		return
+	}
+	c := g.Containers[0]
+	if r.container == "" {
+		r.container = c.Name
+	}
+	for _, e := range c.Events {
+		key := strings.ToLower(e.Name)
+		if r.seen[key] {
+			continue
+		}
+		msg := e.Message
+		switch key {
+		case "pulling":
+			if msg == "" {
+				msg = "pulling image"
+			}
+		case "pulled":
+			msg = "image pulled"
+		case "started":
+			msg = "container started"
+		default:
+			continue
+		}
+		r.progress("%s", msg)
+		r.seen[key] = true
+	}
+	if c.Current != nil && strings.EqualFold(c.Current.State, stateRunning) && !r.seen["running"] {
+		r.seen["running"] = true
+		r.progress("container %s is running", c.Name)
+	}
+}
+
+// watch streams the output until the container terminates and returns its
+// exit code.
+func (r *runner) watch(ctx context.Context) (int, error) {
+	var follower LogFollower
+	for {
+		g, err := r.c.GetGroup(ctx, r.rg, r.p.GroupName)
+		if errors.Is(err, ErrNotFound) {
+			return -1, fmt.Errorf("container group %s disappeared while running (deleted outside aciworker?)", r.p.GroupName)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return -1, ctx.Err()
+			}
+			return -1, fmt.Errorf("watch container group %s: %w", r.p.GroupName, err)
+		}
+		r.reportEvents(g)
+		if code, done := g.Outcome(); done {
+			r.finalLogs(ctx, &follower)
+			if code == 0 {
+				r.progress("container terminated with exit code 0")
+			} else if why := g.FailureReason(); why != "" {
+				r.progress("container terminated with exit code %d: %s", code, why)
+			} else {
+				r.progress("container terminated with exit code %d", code)
+			}
+			return int(code), nil
+		}
+		if !r.opts.Quiet && r.container != "" {
+			if content, err := r.c.Logs(ctx, r.rg, r.p.GroupName, r.container); err == nil {
+				r.write(follower.Feed(content))
+			} else if ctx.Err() == nil {
+				// Azure's log endpoint fails under load; the next read
+				// catches up, as nothing is lost from the full log.
+				r.log.Debug("reading logs failed", "group", r.p.GroupName, "err", r.red.String(err.Error()))
+			}
+		}
+		if !r.deployDone {
+			if res, _, err := r.c.PollDeployment(ctx, r.rg, r.p.DeploymentName); err == nil && res != nil {
+				r.deployDone, r.deployResult = true, res
+			}
+		}
+		if err := sleep(ctx, r.opts.PollInterval); err != nil {
+			return -1, err
+		}
+	}
+}
+
+func (r *runner) finalLogs(ctx context.Context, f *LogFollower) {
+	if r.opts.Quiet || r.container == "" {
+		return
+	}
+	var lastErr error
+	for attempt := range 3 {
+		content, err := r.c.Logs(ctx, r.rg, r.p.GroupName, r.container)
+		if err == nil {
+			r.write(f.Finish(content))
+			if f.Gaps() > 0 {
+				r.progress("warning: Azure's log window dropped output between reads; some lines may be missing")
+			}
+			return
+		}
+		lastErr = err
+		if ctx.Err() != nil || sleep(ctx, time.Duration(attempt+1)*r.opts.PollInterval/2) != nil {
+			break
+		}
+	}
+	r.progress("warning: could not read the container's final output: %v", lastErr)
+}
+
+func (r *runner) write(lines []LogLine) {
+	if len(lines) == 0 {
+		return
+	}
+	w := bufio.NewWriterSize(r.out, 64<<10)
+	for _, l := range lines {
+		w.WriteString(l.Text)
+		if !l.Partial {
+			w.WriteByte('\n')
+		}
+	}
+	w.Flush()
+}
+
+// cleanup removes the group (or stops it) and then the deployment record,
+// with a context of its own so that it also runs after cancellation.
+func (r *runner) cleanup(parent context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.opts.CleanupTimeout)
+	defer cancel()
+	if r.opts.BeforeCleanup != nil {
+		r.opts.BeforeCleanup(ctx, r.p)
+	}
+	var errs []error
+	if r.opts.Keep && !r.failed {
+		err := r.c.StopGroup(ctx, r.rg, r.p.GroupName)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			r.progress("stopped container group %s (kept)", r.p.GroupName)
+		}
+	} else {
+		if err := r.c.DeleteGroup(ctx, r.rg, r.p.GroupName); err != nil {
+			errs = append(errs, err)
+		} else {
+			r.progress("deleted container group %s", r.p.GroupName)
+		}
+	}
+	if err := r.deleteDeployment(ctx); err != nil {
+		errs = append(errs, err)
+	} else {
+		r.progress("deleted deployment record %s", r.p.DeploymentName)
+	}
+	if len(errs) > 0 {
+		err := fmt.Errorf("%w: %w", ErrCleanup, errors.Join(errs...))
+		r.progress("%v", err)
+		return err
+	}
+	return nil
+}
+
+// deleteDeployment deletes the record once the deployment is over: ARM
+// refuses to delete a running one, so it is cancelled if it will not end.
+func (r *runner) deleteDeployment(ctx context.Context) error {
+	if !r.deployDone {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := r.c.WaitDeployment(wctx, r.rg, r.p.DeploymentName)
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, ErrNotFound):
+		case ctx.Err() != nil:
+			return err
+		default:
+			if cerr := r.c.CancelDeployment(ctx, r.rg, r.p.DeploymentName); cerr != nil {
+				return cerr
+			}
+			if _, err := r.c.WaitDeployment(ctx, r.rg, r.p.DeploymentName); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return r.c.DeleteDeployment(ctx, r.rg, r.p.DeploymentName)
+}
