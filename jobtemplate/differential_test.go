@@ -1,0 +1,345 @@
+package jobtemplate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aciworker/aciworker/internal/pyvenv"
+)
+
+// corpusCase is one differential case: rendered by Python Prefect (the
+// oracle, run in the test) and by this package, compared as JSON.
+type corpusCase struct {
+	Name         string                    `json:"name"`
+	Mode         string                    `json:"mode"` // "apply" or "render"
+	Template     any                       `json:"template"`
+	Values       map[string]any            `json:"values"`
+	Env          map[string]string         `json:"env,omitempty"`
+	Blocks       map[string]map[string]any `json:"blocks,omitempty"`
+	BlocksByName map[string]map[string]any `json:"blocks_by_name,omitempty"`
+	Variables    map[string]any            `json:"variables,omitempty"`
+}
+
+type caseResolver corpusCase
+
+func (r *caseResolver) BlockDocument(_ context.Context, id string) (map[string]any, error) {
+	if d, ok := r.Blocks[id]; ok {
+		return deepCopy(d).(map[string]any), nil
+	}
+	return nil, fmt.Errorf("block %s: not found", id)
+}
+
+func (r *caseResolver) BlockDocumentByName(_ context.Context, slug, name string) (map[string]any, error) {
+	if d, ok := r.BlocksByName[slug+"/"+name]; ok {
+		return deepCopy(d).(map[string]any), nil
+	}
+	return nil, fmt.Errorf("block %s/%s: not found", slug, name)
+}
+
+func (r *caseResolver) Variable(_ context.Context, name string) (any, bool, error) {
+	v, ok := r.Variables[name]
+	return deepCopy(v), ok, nil
+}
+
+func decodeNumbers(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+func loadCorpus(t *testing.T) []corpusCase {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []corpusCase
+	if err := decodeNumbers(data, &cases); err != nil {
+		t.Fatalf("testdata/cases.json: %v", err)
+	}
+	cases = append(cases, generatedCases(220)...)
+	cases = append(cases, aciCases(t)...)
+	return cases
+}
+
+// generatedCases builds random templates and values from a fixed seed, so the
+// corpus is the same on every run.
+func generatedCases(n int) []corpusCase {
+	rng := rand.New(rand.NewPCG(7, 11))
+	names := []string{"a", "b", "c", "cpu", "env", "image", "x-y", "n1"}
+	scalar := func() any {
+		switch rng.IntN(9) {
+		case 0:
+			return json.Number(fmt.Sprint(rng.IntN(2000) - 1000))
+		case 1:
+			return json.Number(fmt.Sprintf("%d.%d", rng.IntN(100), rng.IntN(100)))
+		case 2:
+			return json.Number(fmt.Sprintf("%de%d", 1+rng.IntN(9), rng.IntN(40)-20))
+		case 3:
+			return rng.IntN(2) == 0
+		case 4:
+			return nil
+		case 5:
+			return []string{"", "plain", "ünï", "it's", `q"q`, "multi\nline", "[x]", "☃"}[rng.IntN(8)]
+		case 6:
+			return json.Number([]string{"1.0", "0.5", "100.0", "1e16", "1e-05", "123456789.125"}[rng.IntN(6)])
+		default:
+			return fmt.Sprintf("s%d", rng.IntN(100))
+		}
+	}
+	var value func(depth int) any
+	value = func(depth int) any {
+		if depth > 2 || rng.IntN(3) > 0 {
+			return scalar()
+		}
+		if rng.IntN(2) == 0 {
+			l := make([]any, rng.IntN(3))
+			for i := range l {
+				l[i] = value(depth + 1)
+			}
+			return l
+		}
+		m := map[string]any{}
+		for i := 0; i < rng.IntN(3); i++ {
+			m[names[rng.IntN(len(names))]] = value(depth + 1)
+		}
+		return m
+	}
+	placeholderText := func() string {
+		name := names[rng.IntN(len(names))]
+		if rng.IntN(5) == 0 {
+			name += []string{".a", "[0]", ".0", "[-1]", ".b.c"}[rng.IntN(5)]
+		}
+		return fmt.Sprintf([]string{"{{ %s }}", "{{%s}}", "{{  %s }}"}[rng.IntN(3)], name)
+	}
+	var tmpl func(depth int) any
+	tmpl = func(depth int) any {
+		switch r := rng.IntN(7); {
+		case r < 2:
+			return placeholderText()
+		case r < 4:
+			parts := []string{"pre-", placeholderText(), " and ", placeholderText(), "/post"}
+			return strings.Join(parts[:1+rng.IntN(len(parts))], "")
+		case r == 4 && depth < 3:
+			l := make([]any, 1+rng.IntN(3))
+			for i := range l {
+				l[i] = tmpl(depth + 1)
+			}
+			return l
+		case r == 5 && depth < 3:
+			m := map[string]any{}
+			for i := 0; i < 1+rng.IntN(3); i++ {
+				m[fmt.Sprintf("k%d", i)] = tmpl(depth + 1)
+			}
+			return m
+		default:
+			return scalar()
+		}
+	}
+	out := make([]corpusCase, 0, n)
+	for i := 0; i < n; i++ {
+		vals := map[string]any{}
+		for _, nm := range names {
+			if rng.IntN(3) > 0 {
+				vals[nm] = value(0)
+			}
+		}
+		c := corpusCase{Name: fmt.Sprintf("generated %d", i), Values: vals}
+		if i%4 == 3 {
+			props := map[string]any{}
+			jc := map[string]any{}
+			for _, nm := range names {
+				jc[nm] = "{{ " + nm + " }}"
+				p := map[string]any{}
+				if rng.IntN(2) == 0 {
+					p["default"] = value(1)
+				}
+				props[nm] = p
+			}
+			jc["mixed"] = tmpl(1)
+			c.Mode = "render"
+			c.Template = map[string]any{"job_configuration": jc, "variables": map[string]any{"properties": props}}
+		} else {
+			c.Mode = "apply"
+			c.Template = map[string]any{"v": tmpl(0)}
+		}
+		out = append(out, roundTrip(c))
+	}
+	return out
+}
+
+// roundTrip normalises a generated case through JSON so both sides see
+// exactly the same values.
+func roundTrip(c corpusCase) corpusCase {
+	data, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	var out corpusCase
+	if err := decodeNumbers(data, &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// aciCases render the real default ACI base job template with realistic
+// job variables.
+func aciCases(t *testing.T) []corpusCase {
+	// The aci package embeds this file; importing it here would be a cycle.
+	raw, err := os.ReadFile(filepath.Join("..", "aci", "basejobtemplate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl map[string]any
+	if err := decodeNumbers(raw, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	vals := []string{
+		`{"resource_group_name":"rg","subscription_id":"sub"}`,
+		`{"resource_group_name":"rg","subscription_id":"sub","env":{"A":"1"},"env.B":"2","cpu":2}`,
+		`{"resource_group_name":"rg","subscription_id":"sub","image":"prefecthq/prefect:3-latest","command":"prefect flow-run execute","memory":1.5,"keep_container_group":true,"stream_output":true}`,
+		`{"resource_group_name":"rg","subscription_id":"sub","identities":["/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i"],"subnet_ids":["/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v/subnets/s"],"dns_servers":["10.0.0.10"],"gpu_count":1,"gpu_sku":"V100"}`,
+		`{"resource_group_name":"rg","subscription_id":"sub","aci_credentials":{"$ref":{"block_document_id":"creds"}},"image_registry":{"registry_url":"reg.example.com","username":"u","password":"{{ prefect.blocks.secret.regpw }}"}}`,
+		`{"resource_group_name":"{{ prefect.variables.rg }}","subscription_id":"sub","name":"{{ prefect.variables.none }}","labels":{"team":"data"},"task_start_timeout_seconds":60,"task_watch_poll_interval":1.5}`,
+	}
+	out := make([]corpusCase, 0, len(vals))
+	for i, v := range vals {
+		var m map[string]any
+		if err := decodeNumbers([]byte(v), &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, roundTrip(corpusCase{
+			Name: fmt.Sprintf("aci default template %d", i), Mode: "render", Template: tmpl, Values: m,
+			Blocks:       map[string]map[string]any{"creds": {"client_id": "c", "tenant_id": "t", "client_secret": "s"}},
+			BlocksByName: map[string]map[string]any{"secret/regpw": {"value": "pw"}},
+			Variables:    map[string]any{"rg": "from-variable"},
+		}))
+	}
+	return out
+}
+
+func goRender(c corpusCase) (any, error) {
+	lookup := func(name string) (string, bool) {
+		if v, ok := c.Env[name]; ok {
+			return v, true
+		}
+		return os.LookupEnv(name)
+	}
+	if c.Mode == "apply" {
+		return applyValues(c.Template, c.Values, lookup), nil
+	}
+	r := caseResolver(c)
+	return Render(context.Background(), c.Template.(map[string]any), c.Values, Options{Resolver: &r, LookupEnv: lookup})
+}
+
+// canonical rewrites numbers so that Python's and Go's JSON spellings of the
+// same value compare equal while ints and floats stay distinct.
+func canonical(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range t {
+			out[k] = canonical(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = canonical(x)
+		}
+		return out
+	case json.Number:
+		s := string(t)
+		if !strings.ContainsAny(s, ".eE") {
+			n, _ := new(big.Int).SetString(s, 10)
+			return "int:" + n.String()
+		}
+		return "float:" + reprNumber(s)
+	}
+	return v
+}
+
+func TestDifferentialAgainstPrefect(t *testing.T) {
+	venv := pyvenv.Require(t)
+	cases := loadCorpus(t)
+	if len(cases) < 200 {
+		t.Fatalf("corpus has %d cases, want at least 200", len(cases))
+	}
+	var in bytes.Buffer
+	for _, c := range cases {
+		line, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(line)
+		in.WriteByte('\n')
+	}
+	cmd := exec.Command(filepath.Join(venv, "bin", "python"), filepath.Join("testdata", "oracle.py"))
+	cmd.Stdin = &in
+	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_API_URL=http://127.0.0.1:9/api")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python oracle: %v\n%s", err, stderr.String())
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	i := 0
+	failed := 0
+	for sc.Scan() {
+		if i >= len(cases) {
+			t.Fatalf("oracle printed more lines than cases")
+		}
+		c := cases[i]
+		i++
+		var want struct {
+			Result any     `json:"result"`
+			Error  *string `json:"error"`
+		}
+		if err := decodeNumbers(sc.Bytes(), &want); err != nil {
+			t.Fatalf("case %q: oracle output: %v", c.Name, err)
+		}
+		got, gerr := goRender(c)
+		switch {
+		case want.Error != nil && gerr == nil:
+			failed++
+			t.Errorf("case %q: Python raised %s, Go returned %s", c.Name, *want.Error, mustJSON(got))
+		case want.Error == nil && gerr != nil:
+			failed++
+			t.Errorf("case %q: Go failed (%v), Python returned %s", c.Name, gerr, mustJSON(want.Result))
+		case want.Error == nil:
+			var gotNorm any
+			if err := decodeNumbers([]byte(mustJSON(got)), &gotNorm); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(canonical(gotNorm), canonical(want.Result)) {
+				failed++
+				t.Errorf("case %q:\n python: %s\n     go: %s", c.Name, mustJSON(want.Result), mustJSON(got))
+			}
+		}
+	}
+	if i != len(cases) {
+		t.Fatalf("oracle answered %d of %d cases\n%s", i, len(cases), stderr.String())
+	}
+	t.Logf("%d cases, %d differ", len(cases), failed)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return string(b)
+}
