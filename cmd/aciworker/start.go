@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/worker"
+)
+
+func init() { subcommands = append(subcommands, newStartCmd) }
+
+type startFlags struct {
+	pool              string
+	queues            []string
+	name              string
+	limit             int
+	prefetch          float64
+	pollingInterval   float64
+	heartbeatInterval float64
+	runOnce           bool
+	healthcheck       bool
+	workerType        string
+	baseJobTemplate   string
+	createPool        bool
+	emulator          bool
+	debug             bool
+}
+
+func newStartCmd() *cobra.Command { return newStartCmdWith(processDeps()) }
+
+func newStartCmdWith(deps cmdDeps) *cobra.Command {
+	f := &startFlags{}
+	cmd := &cobra.Command{
+		Use:   "start --pool NAME",
+		Short: "Run a Prefect worker that runs flow runs in Azure Container Instances",
+		Long: `Run a Prefect worker for a work pool of type azure-container-instance: a drop-in
+replacement for 'prefect worker start --type azure-container-instance'.
+
+Prefect settings come from PREFECT_API_URL, PREFECT_API_KEY, PREFECT_API_AUTH_STRING and
+PREFECT_WORKER_HEARTBEAT_SECONDS / QUERY_SECONDS / PREFETCH_SECONDS / WEBSERVER_HOST /
+WEBSERVER_PORT. Azure credentials: the pool's aci_credentials block when it holds a
+service principal, else the Azure credential chain (AZURE_CLIENT_ID, AZURE_TENANT_ID,
+AZURE_CLIENT_SECRET, workload or managed identity, az login).
+
+On SIGINT or SIGTERM the worker stops polling and exits 0, leaving the containers of
+runs in flight running: their state lives in Prefect and Azure, and the next worker
+started on the pool (with the same --name at once, or any worker once this one shows
+offline) re-adopts them and sees them to the end.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStart(cmd, f, deps)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&f.pool, "pool", "p", "", "the work pool to poll (required)")
+	fs.StringArrayVarP(&f.queues, "work-queue", "q", nil, "a work queue to poll (repeatable; default: every queue of the pool)")
+	fs.StringVarP(&f.name, "name", "n", "", `the worker's name (default "AzureContainerWorker <uuid>")`)
+	fs.IntVarP(&f.limit, "limit", "l", 0, "the most flow runs in flight at once (0: no limit)")
+	fs.Float64Var(&f.prefetch, "prefetch-seconds", -1, "fetch runs scheduled up to this many seconds ahead (default $PREFECT_WORKER_PREFETCH_SECONDS or 10)")
+	fs.Float64Var(&f.pollingInterval, "polling-interval", 0, "seconds between polls for scheduled runs (default $PREFECT_WORKER_QUERY_SECONDS or 10)")
+	fs.Float64Var(&f.heartbeatInterval, "heartbeat-interval", 0, "seconds between heartbeats (default $PREFECT_WORKER_HEARTBEAT_SECONDS or 30)")
+	fs.BoolVar(&f.runOnce, "run-once", false, "poll once, run what is scheduled, and exit when those runs are done")
+	fs.BoolVar(&f.healthcheck, "with-healthcheck", false, "serve GET /health on $PREFECT_WORKER_WEBSERVER_HOST:$PREFECT_WORKER_WEBSERVER_PORT (default 0.0.0.0:8080)")
+	fs.StringVarP(&f.workerType, "type", "t", worker.Type, "the worker type; only azure-container-instance is supported")
+	fs.StringVar(&f.baseJobTemplate, "base-job-template", "", "JSON file with the base job template for a pool this worker creates")
+	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist")
+	fs.BoolVar(&f.emulator, "emulator", false, "start the local Azure emulator in this process and use it instead of Azure")
+	fs.BoolVar(&f.debug, "debug", false, "log debug messages")
+	return cmd
+}
+
+// envSeconds reads a PREFECT_WORKER_* number of seconds.
+func envSeconds(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	s, err := strconv.ParseFloat(v, 64)
+	if err != nil || s < 0 {
+		return 0, usageError("%s=%q is not a number of seconds", name, v)
+	}
+	return time.Duration(s * float64(time.Second)), nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
+	if strings.TrimSpace(f.pool) == "" {
+		return usageError("--pool is required")
+	}
+	if f.workerType != worker.Type {
+		return usageError("--type %q is not supported: aciworker is an %s worker", f.workerType, worker.Type)
+	}
+	if f.limit < 0 {
+		return usageError("--limit %d must not be negative", f.limit)
+	}
+	getenv := deps.getenv
+	heartbeat, err := envSeconds(getenv, "PREFECT_WORKER_HEARTBEAT_SECONDS", worker.DefaultHeartbeatInterval)
+	if err != nil {
+		return err
+	}
+	query, err := envSeconds(getenv, "PREFECT_WORKER_QUERY_SECONDS", worker.DefaultQueryInterval)
+	if err != nil {
+		return err
+	}
+	prefetch, err := envSeconds(getenv, "PREFECT_WORKER_PREFETCH_SECONDS", worker.DefaultPrefetch)
+	if err != nil {
+		return err
+	}
+	if f.heartbeatInterval > 0 {
+		heartbeat = seconds(f.heartbeatInterval)
+	}
+	if f.pollingInterval > 0 {
+		query = seconds(f.pollingInterval)
+	}
+	if f.prefetch >= 0 {
+		// Prefect truncates prefetch seconds to an integer.
+		prefetch = seconds(float64(int64(f.prefetch)))
+	}
+	if prefetch == 0 {
+		prefetch = time.Nanosecond // "no prefetch": Config treats 0 as the default
+	}
+
+	level := slog.LevelInfo
+	if f.debug || strings.EqualFold(getenv("PREFECT_LOGGING_LEVEL"), "DEBUG") {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+	pcfg := prefect.ConfigFromEnv(getenv)
+	if pcfg.APIURL == "" {
+		return usageError("PREFECT_API_URL is not set: point it at your Prefect server, e.g. http://127.0.0.1:4200/api")
+	}
+	pcfg.Logger = logger
+	pf, err := prefect.New(pcfg)
+	if err != nil {
+		return usageError("Prefect settings: %v", err)
+	}
+
+	cfg := worker.Config{
+		Pool:                 f.pool,
+		Queues:               f.queues,
+		Name:                 f.name,
+		Limit:                f.limit,
+		Prefetch:             prefetch,
+		QueryInterval:        query,
+		HeartbeatInterval:    heartbeat,
+		RunOnce:              f.runOnce,
+		CreatePoolIfNotFound: f.createPool,
+		Prefect:              pf,
+		Environ:              os.Environ(),
+		Logger:               logger,
+		Stdout:               cmd.OutOrStdout(),
+	}
+	if f.baseJobTemplate != "" {
+		data, err := os.ReadFile(f.baseJobTemplate)
+		if err != nil {
+			return usageError("--base-job-template: %v", err)
+		}
+		if cfg.BaseJobTemplate, err = worker.ParseBaseJobTemplate(data); err != nil {
+			return usageError("--base-job-template %s: %v", f.baseJobTemplate, err)
+		}
+	}
+	if f.healthcheck {
+		host := getenv("PREFECT_WORKER_WEBSERVER_HOST")
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		port := getenv("PREFECT_WORKER_WEBSERVER_PORT")
+		if port == "" {
+			port = "8080"
+		}
+		cfg.HealthAddr = net.JoinHostPort(host, port)
+	}
+	if f.emulator {
+		emu, err := startEmulator(deps)
+		if err != nil {
+			return fmt.Errorf("start the emulator: %w", err)
+		}
+		defer emu.close()
+		cfg.Azure = emu.settings
+		// Reconcile sweeps the emulator's resource group from the start.
+		cfg.Environ = append(cfg.Environ, "AZURE_SUBSCRIPTION_ID="+emu.subscription, "AZURE_RESOURCE_GROUP="+emu.resourceGroup)
+		logger.Info("using the in-process Azure emulator", "arm_endpoint", emu.settings.ARMEndpoint,
+			"subscription_id", emu.subscription, "resource_group", emu.resourceGroup)
+	} else {
+		cfg.Azure = aci.SettingsFromEnv(getenv)
+		cfg.Azure.Transport = deps.transport
+		if err := cfg.Azure.Validate(); err != nil {
+			return usageError("Azure settings: %v", err)
+		}
+	}
+	w, err := worker.New(cfg)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return w.Run(ctx)
+}

@@ -1,0 +1,200 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// Re-adoption: state lives in Prefect and Azure, so a worker started after
+// a crash or kill -9 finds the runs that were in flight (this pool's
+// Pending, Running and Cancelling runs) and watches them to the end
+// instead of forgetting them. A run is adopted only when it is this
+// worker's (its prefect.worker.name label is our name) or its worker is
+// no longer online in the pool, so live workers never steal each other's
+// runs.
+
+// ownerLabel is the flow-run label Prefect's workers set to their name.
+const ownerLabel = "prefect.worker.name"
+
+func (w *Worker) adoptLoop(ctx context.Context) {
+	every(ctx, w.cfg.AdoptInterval, true, func(ctx context.Context) error {
+		return w.adoptOnce(ctx)
+	})
+}
+
+// adoptable decides whether a run nobody in this process watches is ours
+// to take over.
+func adoptable(fr *prefect.FlowRun, me string, online map[string]bool) bool {
+	owner, _ := fr.Labels[ownerLabel].(string)
+	switch {
+	case owner == me:
+		return true
+	case owner == "":
+		return false // claimed but not labelled yet: its worker is busy with it
+	default:
+		return !online[owner]
+	}
+}
+
+// onlineWorkers lists the names of the pool's online workers.
+func (w *Worker) onlineWorkers(ctx context.Context) (map[string]bool, error) {
+	ws, err := w.pf.ListWorkers(ctx, w.cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	online := map[string]bool{}
+	for _, x := range ws {
+		if strings.EqualFold(x.Status, "ONLINE") && x.Name != w.cfg.Name {
+			online[x.Name] = true
+		}
+	}
+	return online, nil
+}
+
+// adoptOnce looks for runs of the pool in flight that no one watches.
+func (w *Worker) adoptOnce(ctx context.Context) error {
+	select {
+	case <-w.synced:
+	default:
+		return nil
+	}
+	var runs []prefect.FlowRun
+	for offset := 0; ; offset += prefectFilterChunk {
+		page, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{
+			WorkPoolNames: []string{w.cfg.Pool},
+			StateTypes:    []string{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling},
+			Limit:         prefectFilterChunk,
+			Offset:        offset,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("looking for runs to adopt failed; retrying", "err", err)
+			}
+			return err
+		}
+		runs = append(runs, page...)
+		if len(page) < prefectFilterChunk {
+			break
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	online, err := w.onlineWorkers(ctx)
+	if err != nil {
+		w.log.Warn("listing the pool's workers failed; retrying", "err", err)
+		return err
+	}
+	for i := range runs {
+		fr := runs[i]
+		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, online) {
+			continue
+		}
+		group := ""
+		if fr.InfrastructurePID != "" {
+			g, err := ParsePID(fr.InfrastructurePID, fr.ID)
+			if err != nil {
+				if strings.EqualFold(fr.StateType, prefect.StateCancelling) && w.noteBadPID(fr.ID) {
+					w.runLog(fr.ID, prefect.LevelError, fmt.Sprintf("Cannot cancel flow run '%s': %v", fr.ID, err))
+				}
+				continue
+			}
+			group = g
+		} else if !strings.EqualFold(fr.StateType, prefect.StatePending) {
+			continue
+		}
+		r := &run{id: fr.ID, fr: fr, adopted: true}
+		if !w.takeInflight(fr.ID, r) {
+			continue
+		}
+		r.hasSlot = w.takeSlot() // adopted runs are watched even past --limit
+		w.runs.Add(1)
+		go w.adopt(ctx, r, group)
+	}
+	return nil
+}
+
+// noteBadPID reports a malformed pid once per run.
+func (w *Worker) noteBadPID(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.badPIDs == nil {
+		w.badPIDs = map[string]bool{}
+	}
+	if w.badPIDs[id] {
+		return false
+	}
+	w.badPIDs[id] = true
+	return true
+}
+
+// adopt rebuilds an in-flight run's configuration and watches it.
+func (w *Worker) adopt(ctx context.Context, r *run, group string) {
+	defer w.runs.Done()
+	defer func() {
+		w.dropInflight(r.id)
+		if r.hasSlot {
+			w.releaseSlot()
+		}
+	}()
+	if r.fr.DeploymentID != "" {
+		dep, err := w.pf.ReadDeployment(ctx, r.fr.DeploymentID)
+		if err != nil {
+			w.log.Warn("cannot adopt flow run: reading its deployment failed", "flow_run_id", r.id, "err", err)
+			return
+		}
+		r.deployment = dep
+	}
+	flow, err := w.pf.ReadFlow(ctx, r.fr.FlowID)
+	if err != nil {
+		w.log.Warn("cannot adopt flow run: reading its flow failed", "flow_run_id", r.id, "err", err)
+		return
+	}
+	r.flow = flow
+	if err := w.configure(ctx, r); err != nil {
+		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Cannot watch flow run '%s' after a worker restart: %v", r.id, w.red.Error(err)))
+		return
+	}
+	if group != "" {
+		r.group = group
+	} else if !w.adoptPending(ctx, r) {
+		return
+	}
+	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Worker '%s' re-adopted flow run '%s' (container group %s)", w.cfg.Name, r.id, r.group))
+	w.follow(ctx, r)
+}
+
+// adoptPending handles a Pending run whose worker stopped while it was
+// creating the container group: the group may exist (then it is watched),
+// be on its way (next round), or never have been made (Crashed).
+func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
+	c, rg := r.tgt.client, r.tgt.rg
+	g, err := c.GetGroup(ctx, rg, r.group)
+	if err == nil {
+		r.noteContainer(g)
+		if err := w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)); err != nil {
+			w.log.Warn("setting infrastructure_pid failed", "flow_run_id", r.id, "err", err)
+		}
+		return true
+	}
+	if !errors.Is(err, aci.ErrNotFound) {
+		return false
+	}
+	res, _, err := c.PollDeployment(ctx, rg, r.deploymentName())
+	switch {
+	case errors.Is(err, aci.ErrNotFound):
+		w.submissionFailed(ctx, r, submitErr("RuntimeError", fmt.Errorf("the worker submitting this flow run stopped before it created container group %s", r.group)))
+	case err != nil, res == nil:
+		// Still deploying, or Azure did not answer: look again next round.
+	case !res.Succeeded():
+		w.submissionFailed(ctx, r, w.provisioningFailed(ctx, r, res))
+	default:
+		w.submissionFailed(ctx, r, submitErr("RuntimeError", fmt.Errorf("container group %s is gone although its deployment succeeded", r.group)))
+	}
+	return false
+}

@@ -1,0 +1,127 @@
+package worker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// Type is the worker type this worker implements, as Prefect names it.
+const Type = "azure-container-instance"
+
+// Defaults of Prefect's worker settings (PREFECT_WORKER_*).
+const (
+	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultQueryInterval     = 10 * time.Second
+	DefaultPrefetch          = 10 * time.Second
+	DefaultWatchInterval     = 5 * time.Second
+	DefaultReconcileInterval = 60 * time.Second
+	DefaultCancelGrace       = 30 * time.Second
+	// DefaultBackgroundShare is the part of the subscription's read budget
+	// spent on routine container-group reads; the rest stays for what the
+	// watcher learns is news, provisioning, logs and clean-up.
+	DefaultBackgroundShare = 0.5
+)
+
+// Config configures a worker. Zero values take the defaults noted.
+type Config struct {
+	Pool   string   // required
+	Queues []string // empty: every queue of the pool
+	// Name defaults to "AzureContainerWorker <uuid4>", as prefect-azure's.
+	Name string
+	Type string // default "azure-container-instance"
+	// Limit bounds flow runs in flight (0: unlimited); a slot is held for a
+	// run's whole life, until its container group is cleaned up.
+	Limit             int
+	Prefetch          time.Duration // scheduled_before = now + Prefetch
+	QueryInterval     time.Duration // poll for scheduled runs
+	HeartbeatInterval time.Duration // pool sync and heartbeat
+	RunOnce           bool          // poll once, run what it got, return when done
+	// CreatePoolIfNotFound creates a missing pool (Prefect's CLI default).
+	CreatePoolIfNotFound bool
+	// BaseJobTemplate is the template of a pool this worker creates or
+	// finds empty; nil means the stock ACI template.
+	BaseJobTemplate map[string]any
+
+	Prefect *prefect.Client // required
+	// Azure says where Azure is and the worker's own credentials (the
+	// credential chain used when a pool has no aci_credentials block).
+	Azure aci.Settings
+	// Environ is the worker's environment: its PREFECT_* settings reach every
+	// container, and {{ $VAR }} placeholders read it. nil: none.
+	Environ []string
+
+	// WatchInterval paces the shared watch of in-flight runs.
+	WatchInterval time.Duration
+	// ReconcileInterval paces the clean-up of leftovers and the search for
+	// runs to re-adopt.
+	ReconcileInterval time.Duration
+	// AdoptInterval paces the search for runs of this pool that nobody
+	// watches (after a restart) and Cancelling runs; default QueryInterval.
+	AdoptInterval time.Duration
+	// CancelGrace is how long a Cancelling run's own engine gets to stop
+	// before the worker removes its container group.
+	CancelGrace time.Duration
+	// BackgroundShare is the fraction of the read budget for routine reads.
+	BackgroundShare float64
+
+	// HealthAddr, when set, serves GET /health there (--with-healthcheck).
+	HealthAddr string
+
+	Logger *slog.Logger // worker log; nil discards
+	Stdout io.Writer    // container output of runs with stream_output; nil discards
+}
+
+func (c *Config) setDefaults() error {
+	if strings.TrimSpace(c.Pool) == "" {
+		return fmt.Errorf("work pool name is required")
+	}
+	if c.Prefect == nil {
+		return fmt.Errorf("a Prefect client is required")
+	}
+	if c.Name == "" {
+		c.Name = "AzureContainerWorker " + uuid.NewString()
+	}
+	if strings.ContainsAny(c.Name, "/%") {
+		return fmt.Errorf("worker name %q cannot contain '/' or '%%'", c.Name)
+	}
+	if c.Type == "" {
+		c.Type = Type
+	}
+	if c.Limit < 0 {
+		return fmt.Errorf("limit %d must not be negative", c.Limit)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Prefetch < 0 {
+		c.Prefetch = 0
+	} else if c.Prefetch == 0 {
+		c.Prefetch = DefaultPrefetch
+	}
+	def(&c.QueryInterval, DefaultQueryInterval)
+	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	def(&c.WatchInterval, DefaultWatchInterval)
+	def(&c.ReconcileInterval, DefaultReconcileInterval)
+	def(&c.AdoptInterval, c.QueryInterval)
+	def(&c.CancelGrace, DefaultCancelGrace)
+	if c.BackgroundShare <= 0 || c.BackgroundShare > 1 {
+		c.BackgroundShare = DefaultBackgroundShare
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Stdout == nil {
+		c.Stdout = io.Discard
+	}
+	return nil
+}

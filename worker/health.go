@@ -1,0 +1,45 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// serveHealth serves Prefect's worker health check: 200 {"message":"OK"}
+// while the worker has polled within 30 query intervals, else 503.
+func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
+	ln, err := net.Listen("tcp", w.cfg.HealthAddr)
+	if err != nil {
+		return nil, fmt.Errorf("health check server on %s: %w", w.cfg.HealthAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		if w.healthy(time.Now()) {
+			rw.WriteHeader(http.StatusOK)
+			json.NewEncoder(rw).Encode(map[string]string{"message": "OK"})
+			return
+		}
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(rw).Encode(map[string]string{"message": "Worker may be unresponsive at this time"})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	w.log.Info("health check serving", "addr", ln.Addr().String())
+	go func() { <-ctx.Done(); srv.Close() }()
+	return srv, nil
+}
+
+// healthy mirrors is_worker_still_polling: the last poll is at most 30
+// query intervals old. Before the first poll the start time counts.
+func (w *Worker) healthy(now time.Time) bool {
+	last := w.lastPoll.Load()
+	if last == 0 {
+		return true
+	}
+	return now.Sub(time.Unix(0, last)) <= 30*w.cfg.QueryInterval
+}

@@ -1,0 +1,365 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aciworker/aciworker/aci"
+)
+
+// jobConfig is prefect-azure's AzureContainerJobConfiguration after
+// templating: the rendered job_configuration validated field by field with
+// pydantic's lax coercions ("2" is a float 2.0, "true" a bool), so that
+// templates that work with the Python worker work here.
+type jobConfig struct {
+	Command          string            // "" -> Prefect's default command
+	Env              map[string]string // nulls already dropped
+	EnvOrder         []string          // env names in a stable order
+	Labels           map[string]string
+	Name             string
+	Image            string
+	ResourceGroup    string
+	SubscriptionID   string
+	Identities       []string
+	Entrypoint       string
+	Registry         *aci.Registry
+	CPU, Memory      float64
+	GPUCount         int
+	GPUSKU           string
+	SubnetIDs        []string
+	DNSServers       []string
+	StreamOutput     bool
+	Credentials      credentials
+	StartTimeout     time.Duration
+	PollInterval     time.Duration
+	ARMTemplate      map[string]any
+	KeepGroup        bool
+	nullEnv          map[string]bool // names set to null: they delete a worker-provided variable
+	explicitNullEntr bool
+}
+
+// credentials is the aci_credentials block's data: a service principal when
+// all three are set, else the worker's own Azure credential chain.
+type credentials struct {
+	ClientID, TenantID, ClientSecret string
+}
+
+func (c credentials) servicePrincipal() bool {
+	return c.ClientID != "" && c.TenantID != "" && c.ClientSecret != ""
+}
+
+// parseJobConfig validates a rendered job configuration. Errors name the
+// field and the offending value (secrets excepted).
+func parseJobConfig(m map[string]any) (*jobConfig, error) {
+	c := &jobConfig{
+		Image:        aci.DefaultImage,
+		Entrypoint:   aci.DefaultEntrypoint,
+		CPU:          aci.DefaultCPU,
+		Memory:       aci.DefaultMemoryGB,
+		StartTimeout: 240 * time.Second,
+		PollInterval: 5 * time.Second,
+		Env:          map[string]string{},
+		Labels:       map[string]string{},
+		nullEnv:      map[string]bool{},
+	}
+	var err error
+	fail := func(field string, e error) error { return fmt.Errorf("job configuration field %q: %w", field, e) }
+
+	if v, ok := m["command"]; ok && v != nil {
+		if c.Command, err = asString(v); err != nil {
+			return nil, fail("command", err)
+		}
+	}
+	if v, ok := m["env"]; ok && v != nil {
+		env, ok := v.(map[string]any)
+		if !ok {
+			return nil, fail("env", fmt.Errorf("must be an object of strings, got %s", describe(v)))
+		}
+		for k, ev := range env {
+			if ev == nil {
+				c.nullEnv[k] = true
+				continue
+			}
+			// BaseJobConfiguration._coerce_env: str() of whatever came out
+			// of templating.
+			if s, isStr := ev.(string); isStr {
+				c.Env[k] = s
+			} else {
+				c.Env[k] = pyStr(ev)
+			}
+		}
+	}
+	c.EnvOrder = sortedKeys(c.Env)
+	if v, ok := m["labels"]; ok && v != nil {
+		labels, ok := v.(map[string]any)
+		if !ok {
+			return nil, fail("labels", fmt.Errorf("must be an object of strings, got %s", describe(v)))
+		}
+		for k, lv := range labels {
+			s, isStr := lv.(string)
+			if !isStr {
+				return nil, fail("labels."+k, fmt.Errorf("must be a string, got %s", describe(lv)))
+			}
+			c.Labels[k] = s
+		}
+	}
+	if v, ok := m["name"]; ok && v != nil {
+		if c.Name, err = asString(v); err != nil {
+			return nil, fail("name", err)
+		}
+	}
+	if v, ok := m["image"]; ok && v != nil {
+		if c.Image, err = asString(v); err != nil {
+			return nil, fail("image", err)
+		}
+	}
+	rg, ok := m["resource_group_name"]
+	if !ok || rg == nil {
+		return nil, fail("resource_group_name", fmt.Errorf("is required (set the job variable resource_group_name)"))
+	}
+	if c.ResourceGroup, err = asString(rg); err != nil || c.ResourceGroup == "" {
+		return nil, fail("resource_group_name", fmt.Errorf("must be a non-empty string, got %s", describe(rg)))
+	}
+	sub, ok := m["subscription_id"]
+	if !ok || sub == nil {
+		return nil, fail("subscription_id", fmt.Errorf("is required (set the job variable subscription_id)"))
+	}
+	if c.SubscriptionID, err = asString(sub); err != nil || c.SubscriptionID == "" {
+		return nil, fail("subscription_id", fmt.Errorf("must be a non-empty string"))
+	}
+	if c.Identities, err = optStrings(m, "identities"); err != nil {
+		return nil, err
+	}
+	if v, ok := m["entrypoint"]; ok {
+		if v == nil {
+			c.Entrypoint = ""
+			c.explicitNullEntr = true
+		} else if c.Entrypoint, err = asString(v); err != nil {
+			return nil, fail("entrypoint", err)
+		}
+	}
+	if v, ok := m["image_registry"]; ok && v != nil {
+		if c.Registry, err = parseRegistry(v); err != nil {
+			return nil, fail("image_registry", err)
+		}
+	}
+	if v, ok := m["cpu"]; ok && v != nil {
+		if c.CPU, err = asFloat(v); err != nil {
+			return nil, fail("cpu", err)
+		}
+	}
+	if v, ok := m["memory"]; ok && v != nil {
+		if c.Memory, err = asFloat(v); err != nil {
+			return nil, fail("memory", err)
+		}
+	}
+	if v, ok := m["gpu_count"]; ok && v != nil {
+		n, err := asInt(v)
+		if err != nil {
+			return nil, fail("gpu_count", err)
+		}
+		c.GPUCount = int(n)
+	}
+	if v, ok := m["gpu_sku"]; ok && v != nil {
+		if c.GPUSKU, err = asString(v); err != nil {
+			return nil, fail("gpu_sku", err)
+		}
+	}
+	if c.SubnetIDs, err = optStrings(m, "subnet_ids"); err != nil {
+		return nil, err
+	}
+	if c.DNSServers, err = optStrings(m, "dns_servers"); err != nil {
+		return nil, err
+	}
+	if v, ok := m["stream_output"]; ok && v != nil {
+		if c.StreamOutput, err = asBool(v); err != nil {
+			return nil, fail("stream_output", err)
+		}
+	}
+	if v, ok := m["keep_container_group"]; ok && v != nil {
+		if c.KeepGroup, err = asBool(v); err != nil {
+			return nil, fail("keep_container_group", err)
+		}
+	}
+	if v, ok := m["aci_credentials"]; ok && v != nil {
+		cm, isMap := v.(map[string]any)
+		if !isMap {
+			return nil, fail("aci_credentials", fmt.Errorf("must be an azure-container-instance-credentials block, got %s", describe(v)))
+		}
+		for key, dst := range map[string]*string{"client_id": &c.Credentials.ClientID, "tenant_id": &c.Credentials.TenantID, "client_secret": &c.Credentials.ClientSecret} {
+			if s, isStr := cm[key].(string); isStr {
+				*dst = s
+			}
+		}
+	}
+	if v, ok := m["task_start_timeout_seconds"]; ok && v != nil {
+		n, err := asInt(v)
+		if err != nil || n < 0 {
+			return nil, fail("task_start_timeout_seconds", fmt.Errorf("must be a non-negative integer, got %s", describe(v)))
+		}
+		c.StartTimeout = time.Duration(n) * time.Second
+	}
+	if v, ok := m["task_watch_poll_interval"]; ok && v != nil {
+		f, err := asFloat(v)
+		if err != nil || f <= 0 {
+			return nil, fail("task_watch_poll_interval", fmt.Errorf("must be a positive number, got %s", describe(v)))
+		}
+		c.PollInterval = time.Duration(f * float64(time.Second))
+	}
+	at, ok := m["arm_template"]
+	if !ok || at == nil {
+		return nil, fail("arm_template", fmt.Errorf("is required"))
+	}
+	if c.ARMTemplate, ok = at.(map[string]any); !ok {
+		return nil, fail("arm_template", fmt.Errorf("must be an object, got %s", describe(at)))
+	}
+	return c, nil
+}
+
+func parseRegistry(v any) (*aci.Registry, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("must be an object, got %s", describe(v))
+	}
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	r := &aci.Registry{Server: str("registry_url"), Username: str("username"), Password: str("password"), Identity: str("identity")}
+	if r.Server == "" {
+		return nil, fmt.Errorf("registry_url is required")
+	}
+	return r, nil
+}
+
+func optStrings(m map[string]any, key string) ([]string, error) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("job configuration field %q: must be a list of strings, got %s", key, describe(v))
+	}
+	out := make([]string, 0, len(list))
+	for i, item := range list {
+		s, ok := item.(string)
+		if !ok {
+			return nil, fmt.Errorf("job configuration field %q: item %d must be a string, got %s", key, i, describe(item))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func asString(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	default:
+		return "", fmt.Errorf("must be a string, got %s", describe(v))
+	}
+}
+
+func asFloat(v any) (float64, error) {
+	var f float64
+	var err error
+	switch x := v.(type) {
+	case json.Number:
+		f, err = x.Float64()
+	case float64:
+		f = x
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case string:
+		f, err = strconv.ParseFloat(strings.TrimSpace(x), 64)
+	default:
+		err = fmt.Errorf("not a number")
+	}
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("must be a number, got %s", describe(v))
+	}
+	return f, nil
+}
+
+func asInt(v any) (int64, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n, nil
+		}
+	case string:
+		if n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
+			return n, nil
+		}
+	case bool:
+		return 0, fmt.Errorf("must be an integer, got %s", describe(v))
+	}
+	// pydantic accepts floats without a fractional part.
+	f, err := asFloat(v)
+	if err != nil || f != math.Trunc(f) {
+		return 0, fmt.Errorf("must be an integer, got %s", describe(v))
+	}
+	return int64(f), nil
+}
+
+func asBool(v any) (bool, error) {
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "1", "yes", "y", "on", "t":
+			return true, nil
+		case "false", "0", "no", "n", "off", "f":
+			return false, nil
+		}
+	case json.Number:
+		switch x.String() {
+		case "0", "0.0":
+			return false, nil
+		case "1", "1.0":
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("must be a boolean, got %s", describe(v))
+}
+
+// describe names a JSON value for an error message without echoing long or
+// secret-looking text.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if len(x) > 60 {
+			return fmt.Sprintf("a string of %d characters", len(x))
+		}
+		return strconv.Quote(x)
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case float64, int, int64:
+		return fmt.Sprint(x)
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

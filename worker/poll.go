@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aciworker/aciworker/prefect"
+)
+
+func (w *Worker) pollLoop(ctx context.Context) {
+	every(ctx, w.cfg.QueryInterval, true, func(ctx context.Context) error {
+		return w.pollOnce(ctx)
+	})
+}
+
+// pollOnce fetches scheduled runs and starts submitting each that is not
+// already in flight, while --limit has room. Polling claims nothing: the
+// Pending proposal decides which worker runs a flow run.
+func (w *Worker) pollOnce(ctx context.Context) error {
+	select {
+	case <-w.synced:
+	default:
+		return nil
+	}
+	runs, err := w.pf.GetScheduledFlowRuns(ctx, w.cfg.Pool, w.cfg.Queues, time.Now().Add(w.cfg.Prefetch))
+	w.lastPoll.Store(time.Now().UnixNano())
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("polling for scheduled flow runs failed; retrying", "err", err)
+		}
+		return err
+	}
+	for _, wr := range runs {
+		fr := wr.FlowRun
+		if w.isInflight(fr.ID) {
+			continue
+		}
+		if !w.takeSlot() {
+			w.log.Debug("flow run limit reached; the rest wait for the next poll", "limit", w.cfg.Limit)
+			break
+		}
+		r := &run{id: fr.ID, fr: fr, poolID: wr.WorkPoolID, hasSlot: true}
+		if !w.takeInflight(fr.ID, r) {
+			w.releaseSlot()
+			continue
+		}
+		w.runLog(fr.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, fr.ID))
+		w.runs.Add(1)
+		go w.handle(ctx, r)
+	}
+	return nil
+}
+
+func (w *Worker) takeSlot() bool {
+	if w.slots == nil {
+		return true
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *Worker) releaseSlot() {
+	if w.slots == nil {
+		return
+	}
+	select {
+	case <-w.slots:
+	default:
+	}
+}

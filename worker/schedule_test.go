@@ -1,0 +1,118 @@
+package worker
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/aciworker/aciworker/prefect"
+)
+
+func TestReadPlan(t *testing.T) {
+	p := readPlan{ReadsPerSecond: 20, Share: 0.5, Interval: 5 * time.Second}
+	if got := p.perRound(); got != 50 {
+		t.Errorf("perRound = %d, want 50", got)
+	}
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{1, 5 * time.Second}, {50, 5 * time.Second}, {100, 10 * time.Second}, {500, 50 * time.Second}, {5000, 500 * time.Second}} {
+		if got := p.period(tc.n); got != tc.want {
+			t.Errorf("period(%d) = %s, want %s", tc.n, got, tc.want)
+		}
+		// However many runs, routine reads stay within the share.
+		if rate := float64(tc.n) / p.period(tc.n).Seconds(); rate > 10.0001 {
+			t.Errorf("n=%d: %.2f reads/s over the 10/s share", tc.n, rate)
+		}
+	}
+}
+
+func TestPickDue(t *testing.T) {
+	now := time.Unix(1000, 0)
+	next := []time.Time{now.Add(time.Second), now.Add(-3 * time.Second), now, now.Add(-time.Second), now.Add(-5 * time.Second)}
+	if got, want := pickDue(next, now, 2), []int{4, 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pickDue cap 2 = %v, want %v", got, want)
+	}
+	if got, want := pickDue(next, now, 10), []int{4, 1, 3, 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pickDue cap 10 = %v, want %v", got, want)
+	}
+	if got := pickDue(next, now, 0); got != nil {
+		t.Errorf("pickDue cap 0 = %v", got)
+	}
+}
+
+func TestDecide(t *testing.T) {
+	now := time.Unix(1000, 0)
+	grace := 10 * time.Second
+	for _, tc := range []struct {
+		name string
+		o    observation
+		st   watchState
+		want action
+	}{
+		{"running, listed", observation{PrefectKnown: true, StateType: "RUNNING", ListKnown: true, InList: true, Provisioning: "Succeeded"}, watchState{}, actNone},
+		{"completed in Prefect", observation{PrefectKnown: true, StateType: "COMPLETED", ListKnown: true, InList: true}, watchState{}, actRead},
+		{"run deleted", observation{PrefectKnown: true, RunMissing: true}, watchState{}, actRunGone},
+		{"missing from list", observation{PrefectKnown: true, StateType: "RUNNING", ListKnown: true}, watchState{}, actRead},
+		{"provisioning", observation{PrefectKnown: true, StateType: "PENDING", ListKnown: true, InList: true, Provisioning: "Creating"}, watchState{}, actRead},
+		{"cancelling, in grace", observation{PrefectKnown: true, StateType: "CANCELLING", ListKnown: true, InList: true}, watchState{CancellingSince: now.Add(-time.Second)}, actNone},
+		{"cancelling, grace over", observation{PrefectKnown: true, StateType: "CANCELLING"}, watchState{CancellingSince: now.Add(-grace)}, actKill},
+		{"nothing known", observation{}, watchState{}, actNone},
+	} {
+		st := tc.st
+		if got := decide(now, tc.o, &st, grace); got != tc.want {
+			t.Errorf("%s: decide = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	st := watchState{}
+	decide(now, observation{PrefectKnown: true, StateType: "CANCELLING"}, &st, grace)
+	if !st.CancellingSince.Equal(now) {
+		t.Errorf("first Cancelling sighting not recorded: %v", st.CancellingSince)
+	}
+	decide(now, observation{PrefectKnown: true, StateType: "RUNNING"}, &st, grace)
+	if !st.CancellingSince.IsZero() {
+		t.Error("leaving Cancelling did not reset the grace period")
+	}
+}
+
+func TestAdoptable(t *testing.T) {
+	online := map[string]bool{"alive": true}
+	for _, tc := range []struct {
+		owner any
+		want  bool
+	}{{"me", true}, {"alive", false}, {"dead", true}, {nil, false}} {
+		fr := &prefect.FlowRun{Labels: map[string]any{}}
+		if tc.owner != nil {
+			fr.Labels[ownerLabel] = tc.owner
+		}
+		if got := adoptable(fr, "me", online); got != tc.want {
+			t.Errorf("owner %v: adoptable = %v, want %v", tc.owner, got, tc.want)
+		}
+	}
+}
+
+func TestStaleGroup(t *testing.T) {
+	now := time.Unix(10000, 0)
+	recent, old := now.Add(-time.Second), now.Add(-time.Hour)
+	online := map[string]bool{"alive": true}
+	mk := func(typ, owner string, at time.Time) *prefect.FlowRun {
+		return &prefect.FlowRun{StateType: typ, Labels: map[string]any{ownerLabel: owner}, State: &prefect.State{Timestamp: &at}}
+	}
+	for _, tc := range []struct {
+		name  string
+		fr    *prefect.FlowRun
+		found bool
+		want  bool
+	}{
+		{"run deleted", &prefect.FlowRun{}, false, true},
+		{"running", mk("RUNNING", "me", old), true, false},
+		{"final, mine", mk("COMPLETED", "me", recent), true, true},
+		{"final, dead owner", mk("FAILED", "dead", recent), true, true},
+		{"final recently, live owner", mk("COMPLETED", "alive", recent), true, false},
+		{"final long ago, live owner", mk("CRASHED", "alive", old), true, true},
+	} {
+		if got := staleGroup(tc.fr, tc.found, "me", online, now); got != tc.want {
+			t.Errorf("%s: staleGroup = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// run is one flow run the worker submits or watches.
+type run struct {
+	id      string
+	fr      prefect.FlowRun
+	poolID  string
+	hasSlot bool
+
+	flow       *prefect.Flow
+	deployment *prefect.Deployment
+	cfg        *jobConfig
+	job        aci.Job
+	prepared   *aci.Prepared
+	tgt        *target
+	group      string
+	container  string
+	adopted    bool
+
+	outcome chan outcome // the watcher's verdict, exactly once
+	logFinal chan bool
+	logDone chan struct{}
+}
+
+func (r *run) deploymentName() string { return DeploymentName(r.group) }
+
+// submitError is a failure before the container started: the run is
+// reported Crashed with Prefect's "Failed to submit flow run to
+// infrastructure: {Kind}: {message}".
+type submitError struct {
+	kind string
+	err  error
+}
+
+func (e *submitError) Error() string { return e.kind + ": " + e.err.Error() }
+func (e *submitError) Unwrap() error { return e.err }
+
+func submitErr(kind string, err error) error { return &submitError{kind: kind, err: err} }
+
+// handle is a submitted run's whole life in this worker: submission,
+// watching, the final state and clean-up. The --limit slot is held until
+// it returns.
+func (w *Worker) handle(ctx context.Context, r *run) {
+	defer w.runs.Done()
+	defer func() {
+		w.dropInflight(r.id)
+		if r.hasSlot {
+			w.releaseSlot()
+		}
+	}()
+	started, err := w.submit(ctx, r)
+	if ctx.Err() != nil {
+		return // shutting down: whatever exists is re-adopted later
+	}
+	if err != nil {
+		w.submissionFailed(ctx, r, err)
+		return
+	}
+	if !started {
+		return
+	}
+	w.follow(ctx, r)
+}
+
+// follow registers a started run with the watcher and finishes it when the
+// watcher has a verdict.
+func (w *Worker) follow(ctx context.Context, r *run) {
+	r.outcome = make(chan outcome, 1)
+	if r.cfg.StreamOutput {
+		w.startStreaming(ctx, r)
+	}
+	w.watch.add(r)
+	select {
+	case <-ctx.Done():
+		w.watch.remove(r.id)
+		w.stopStreaming(r, false)
+		return
+	case o := <-r.outcome:
+		w.finish(ctx, r, o)
+	}
+}
+
+// submit runs Prefect's submission steps in Prefect's order and provisions
+// the container group. started is false when the run is not ours to run
+// (another worker won it, it was cancelled, its deployment is gone).
+func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
+	fr := &r.fr
+	if fr.DeploymentID != "" {
+		dep, err := w.pf.ReadDeployment(ctx, fr.DeploymentID)
+		if errors.Is(err, prefect.ErrNotFound) {
+			w.markCancelled(ctx, r.id, fmt.Sprintf("Deployment %s no longer exists, cancelled run.", fr.DeploymentID))
+			return false, nil
+		}
+		if err != nil {
+			// Not claimed yet: the run stays Scheduled for the next poll.
+			w.log.Warn("reading the deployment failed; the run stays scheduled", "flow_run_id", r.id, "err", err)
+			return false, nil
+		}
+		r.deployment = dep
+	}
+	if ok := w.proposePending(ctx, r); !ok {
+		return false, nil
+	}
+	flow, err := w.pf.ReadFlow(ctx, fr.FlowID)
+	if err != nil {
+		return false, submitErr("PrefectError", fmt.Errorf("read flow %s: %w", fr.FlowID, err))
+	}
+	r.flow = flow
+	if err := w.configure(ctx, r); err != nil {
+		return false, err
+	}
+	pool, _ := w.poolSnapshot()
+	labels := map[string]string{
+		"prefect.worker.name":    w.cfg.Name,
+		"prefect.worker.type":    w.cfg.Type,
+		"prefect.work-pool.name": w.cfg.Pool,
+	}
+	if pool != nil && pool.ID != "" {
+		labels["prefect.work-pool.id"] = pool.ID
+	} else if r.poolID != "" {
+		labels["prefect.work-pool.id"] = r.poolID
+	}
+	if err := w.pf.UpdateFlowRunLabels(ctx, r.id, labels); err != nil {
+		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
+	}
+	if _, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
+		w.log.Debug("proposing Submitting failed (ignored)", "flow_run_id", r.id, "err", err)
+	}
+	if err := w.provision(ctx, r); err != nil {
+		return false, err
+	}
+	if err := w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)); err != nil {
+		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("An error occurred while setting the `infrastructure_pid` on flow run %s. The flow run will not be cancellable.", r.id))
+	}
+	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure", fr.Name))
+	return true, nil
+}
+
+// proposePending claims the run. Only a returned PENDING state lets the
+// submission go on: an ACCEPT, or a REJECT replaying our own proposal.
+func (w *Worker) proposePending(ctx context.Context, r *run) bool {
+	for {
+		res, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending"}, false)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn(fmt.Sprintf("Failed to update state of flow run '%s'", r.id), "err", err)
+			}
+			return false
+		}
+		switch res.Status {
+		case prefect.StatusAccept, prefect.StatusReject:
+			if res.State != nil && res.State.Type == prefect.StatePending {
+				return true
+			}
+			typ := "UNKNOWN"
+			if res.State != nil {
+				typ = res.State.Type
+			}
+			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': Server returned a non-pending state '%s'", r.id, typ))
+			return false
+		case prefect.StatusWait:
+			d := time.Second
+			if res.Details.DelaySeconds != nil {
+				d = time.Duration(*res.Details.DelaySeconds * float64(time.Second))
+			}
+			if !sleepCtx(ctx, d) {
+				return false
+			}
+		default:
+			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s'. Server sent an abort signal: %s", r.id, res.Details.Reason))
+			return false
+		}
+	}
+}
+
+// configure builds the run's job configuration and container group.
+func (w *Worker) configure(ctx context.Context, r *run) error {
+	_, template := w.poolSnapshot()
+	var depVars map[string]any
+	if r.deployment != nil {
+		depVars = r.deployment.JobVariables
+	}
+	values := mergeJobVariables(depVars, r.fr.JobVariables)
+	rendered, err := renderTemplate(ctx, template, values, &resolver{pf: w.pf, env: w.environ})
+	if err != nil {
+		return submitErr("ValueError", err)
+	}
+	cfg, err := parseJobConfig(rendered)
+	if err != nil {
+		return submitErr("ValidationError", err)
+	}
+	rule, err := newSecretRule(withDefaults(template, values))
+	if err != nil {
+		return submitErr("ValidationError", err)
+	}
+	ri := runInfo{FlowRun: &r.fr, Flow: r.flow, Deployment: r.deployment, PoolName: w.cfg.Pool, WorkerName: w.cfg.Name}
+	job, err := buildJob(ri, cfg, w.baseEnv, rule)
+	if err != nil {
+		return submitErr("ValidationError", err)
+	}
+	w.red.add(secretValues(job)...)
+	w.red.add(cfg.Credentials.ClientSecret)
+	p, err := aci.Prepare(job)
+	if err != nil {
+		return submitErr("ValueError", err)
+	}
+	tgt, err := w.azure.target(cfg.SubscriptionID, cfg.ResourceGroup, cfg.Credentials)
+	if err != nil {
+		return submitErr("AzureError", err)
+	}
+	r.cfg, r.job, r.prepared, r.tgt, r.group = cfg, job, p, tgt, job.GroupName
+	r.container = p.ContainerName
+	return nil
+}
+
+// withDefaults lays the job variables over the pool's variable defaults,
+// as Prefect does before templating, so that a pool can set secret_env.
+func withDefaults(template map[string]any, values map[string]any) map[string]any {
+	out := map[string]any{}
+	if vars, ok := template["variables"].(map[string]any); ok {
+		if props, ok := vars["properties"].(map[string]any); ok {
+			for k, p := range props {
+				if pm, ok := p.(map[string]any); ok {
+					if d, ok := pm["default"]; ok && d != nil {
+						out[k] = d
+					}
+				}
+			}
+		}
+	}
+	for k, v := range values {
+		out[k] = v
+	}
+	return out
+}
+
+// submissionFailed reports a run that failed before its container started
+// as Crashed, with the reason, and removes whatever was created.
+func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
+	err = w.red.Error(err)
+	w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Failed to submit flow run '%s' to infrastructure: %v", r.fr.Name, err))
+	kind := "RuntimeError"
+	var se *submitError
+	if errors.As(err, &se) {
+		kind = se.kind
+		err = se.err
+	}
+	w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, w.red.String(err.Error())))
+	if r.tgt != nil && r.group != "" {
+		// A group that failed to provision is always deleted, kept or not.
+		w.cleanup(ctx, r, false)
+	}
+}
+
+// proposeCrashed sets Crashed unless the run is already final (the server
+// then aborts the proposal, which is fine).
+func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
+	res, err := w.pf.SetFlowRunState(ctx, id, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message}, false)
+	switch {
+	case errors.Is(err, prefect.ErrNotFound):
+		return false
+	case err != nil:
+		w.log.Warn("reporting the flow run as crashed failed", "flow_run_id", id, "err", err)
+		return false
+	case res.Status == prefect.StatusAccept:
+		w.runLog(id, prefect.LevelInfo, fmt.Sprintf("Reported flow run '%s' as crashed: %s", id, message))
+		return true
+	default:
+		return false
+	}
+}
+
+// markCancelled forces the run to Cancelled (Prefect's
+// _mark_flow_run_as_cancelled).
+func (w *Worker) markCancelled(ctx context.Context, id, message string) error {
+	_, err := w.pf.SetFlowRunState(ctx, id, prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Message: message}, true)
+	if errors.Is(err, prefect.ErrNotFound) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// sync reads (or creates) the work pool, writes the default template into
+// a pool that has none, and sends a heartbeat: Prefect's sync_with_backend
+// over REST.
+func (w *Worker) sync(ctx context.Context) error {
+	pool, err := w.pf.ReadWorkPool(ctx, w.cfg.Pool)
+	if errors.Is(err, prefect.ErrNotFound) {
+		if !w.cfg.CreatePoolIfNotFound {
+			w.log.Warn(fmt.Sprintf("Work pool %q not found!", w.cfg.Pool))
+			return err
+		}
+		create := prefect.WorkPoolCreate{Name: w.cfg.Pool, Type: w.cfg.Type, BaseJobTemplate: w.cfg.BaseJobTemplate}
+		pool, err = w.pf.CreateWorkPool(ctx, create)
+		if errors.Is(err, prefect.ErrConflict) {
+			pool, err = w.pf.ReadWorkPool(ctx, w.cfg.Pool)
+		} else if err == nil {
+			w.log.Info("created work pool", "pool", w.cfg.Pool)
+		}
+	}
+	if err != nil {
+		w.log.Warn("reading the work pool failed; retrying", "pool", w.cfg.Pool, "err", err)
+		return err
+	}
+	template := pool.BaseJobTemplate
+	if len(template) == 0 {
+		template = w.cfg.BaseJobTemplate
+		if err := w.pf.UpdateWorkPoolTemplate(ctx, w.cfg.Pool, template); err != nil {
+			w.log.Warn("writing the default base job template into the pool failed", "err", err)
+		}
+	}
+	if pool.Type != w.cfg.Type && !w.typeWarned.Swap(true) {
+		w.log.Warn("Worker type mismatch!", "pool_type", pool.Type, "worker_type", w.cfg.Type)
+	}
+	w.mu.Lock()
+	w.pool, w.template = pool, template
+	w.mu.Unlock()
+	if err := w.pf.SendWorkerHeartbeat(ctx, w.cfg.Pool, w.cfg.Name, int(w.cfg.HeartbeatInterval/time.Second)); err != nil {
+		w.log.Warn("heartbeat failed", "err", err)
+		return err
+	}
+	w.syncOnce.Do(func() { close(w.synced) })
+	return nil
+}
+
+func (w *Worker) syncLoop(ctx context.Context) {
+	every(ctx, w.cfg.HeartbeatInterval, false, w.sync)
+}

@@ -1,0 +1,288 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// outcomeKind is how a watched run ended.
+type outcomeKind int
+
+const (
+	outExited    outcomeKind = iota // the container terminated (code known)
+	outVanished                     // the group disappeared before it ended
+	outCancelled                    // the worker removed it on cancellation
+	outRunGone                      // the flow run was deleted from Prefect
+	outAbandoned                    // final in Prefect, the container never ended in time
+)
+
+type outcome struct {
+	kind  outcomeKind
+	code  int32
+	group *aci.Group
+}
+
+// terminalGrace is how long a run final in Prefect may keep its container
+// running (the engine shutting down) before the worker stops waiting.
+const terminalGrace = 2 * time.Minute
+
+// maxReadsInFlight bounds concurrent group reads of one round.
+const maxReadsInFlight = 16
+
+// prefectFilterChunk is the most flow runs one filter call returns.
+const prefectFilterChunk = 200
+
+// watcher watches every in-flight run at once: one Prefect query and one
+// list per resource group per round, and group reads only where they tell
+// something new or where the read budget has room for routine checks.
+type watcher struct {
+	w *Worker
+
+	mu   sync.Mutex
+	runs map[string]*watched
+	quit chan struct{}
+	once sync.Once
+}
+
+type watched struct {
+	r       *run
+	st      watchState
+	nextGet time.Time
+	killing atomic.Bool
+}
+
+func newWatcher(w *Worker) *watcher {
+	return &watcher{w: w, runs: map[string]*watched{}, quit: make(chan struct{})}
+}
+
+func (wt *watcher) add(r *run) {
+	wt.mu.Lock()
+	// The first routine read comes one round later: provisioning just read
+	// the group.
+	wt.runs[r.id] = &watched{r: r, nextGet: time.Now().Add(wt.w.cfg.WatchInterval)}
+	wt.mu.Unlock()
+}
+
+func (wt *watcher) remove(id string) {
+	wt.mu.Lock()
+	delete(wt.runs, id)
+	wt.mu.Unlock()
+}
+
+// deliver hands a run its outcome once and stops watching it.
+func (wt *watcher) deliver(wd *watched, o outcome) {
+	wt.mu.Lock()
+	_, ok := wt.runs[wd.r.id]
+	delete(wt.runs, wd.r.id)
+	wt.mu.Unlock()
+	if ok {
+		wd.r.outcome <- o
+	}
+}
+
+func (wt *watcher) stop() { wt.once.Do(func() { close(wt.quit) }) }
+
+func (wt *watcher) loop(ctx context.Context) {
+	t := time.NewTicker(wt.w.cfg.WatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wt.quit:
+			return
+		case <-t.C:
+		}
+		wt.round(ctx)
+	}
+}
+
+func (wt *watcher) snapshot() []*watched {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	out := make([]*watched, 0, len(wt.runs))
+	for _, wd := range wt.runs {
+		out = append(out, wd)
+	}
+	return out
+}
+
+// Count is the number of runs being watched.
+func (wt *watcher) count() int {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	return len(wt.runs)
+}
+
+// round is one watch round over every run in flight.
+func (wt *watcher) round(ctx context.Context) {
+	runs := wt.snapshot()
+	if len(runs) == 0 {
+		return
+	}
+	w := wt.w
+	now := time.Now()
+
+	states, prefectOK := wt.prefectStates(ctx, runs)
+	lists := map[string]map[string]aci.GroupSummary{}
+	listed := map[string]bool{}
+	reads := 0
+	for _, wd := range runs {
+		key := wd.r.tgt.listKey()
+		if listed[key] {
+			continue
+		}
+		listed[key] = true
+		reads++
+		groups, err := wd.r.tgt.client.ListGroups(ctx, wd.r.tgt.rg)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("listing container groups failed; retrying next round", "resource_group", wd.r.tgt.rg, "err", err)
+			}
+			continue
+		}
+		m := make(map[string]aci.GroupSummary, len(groups))
+		for _, g := range groups {
+			m[g.Name] = g
+		}
+		lists[key] = m
+	}
+
+	var news, rest []*watched
+	for _, wd := range runs {
+		if wd.killing.Load() {
+			continue
+		}
+		o := observation{PrefectKnown: prefectOK}
+		if prefectOK {
+			fr, ok := states[wd.r.id]
+			o.RunMissing = !ok
+			o.StateType = fr.StateType
+		}
+		if m, ok := lists[wd.r.tgt.listKey()]; ok {
+			o.ListKnown = true
+			g, in := m[wd.r.group]
+			o.InList, o.Provisioning = in, g.ProvisioningState
+		}
+		switch decide(now, o, &wd.st, w.cfg.CancelGrace) {
+		case actRunGone:
+			w.log.Info("flow run was deleted; removing its container group", "flow_run_id", wd.r.id)
+			wt.deliver(wd, outcome{kind: outRunGone})
+		case actKill:
+			wd.killing.Store(true)
+			go wt.kill(ctx, wd)
+		case actRead:
+			news = append(news, wd)
+		default:
+			rest = append(rest, wd)
+		}
+	}
+
+	plan := readPlan{ReadsPerSecond: w.azure.readsPerSecond(), Share: w.cfg.BackgroundShare, Interval: w.cfg.WatchInterval}
+	capacity := plan.perRound() - reads - len(news)
+	next := make([]time.Time, len(rest))
+	for i, wd := range rest {
+		next[i] = wd.nextGet
+	}
+	toRead := news
+	for _, i := range pickDue(next, now, capacity) {
+		toRead = append(toRead, rest[i])
+	}
+	period := plan.period(len(runs))
+	sem := make(chan struct{}, maxReadsInFlight)
+	var wg sync.WaitGroup
+	for _, wd := range toRead {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			wt.read(ctx, wd, now, period)
+		}()
+	}
+	wg.Wait()
+}
+
+// prefectStates reads the state of every watched run, 200 per call.
+func (wt *watcher) prefectStates(ctx context.Context, runs []*watched) (map[string]prefect.FlowRun, bool) {
+	out := make(map[string]prefect.FlowRun, len(runs))
+	for i := 0; i < len(runs); i += prefectFilterChunk {
+		end := min(i+prefectFilterChunk, len(runs))
+		ids := make([]string, 0, end-i)
+		for _, wd := range runs[i:end] {
+			ids = append(ids, wd.r.id)
+		}
+		frs, err := wt.w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: ids, Limit: prefectFilterChunk})
+		if err != nil {
+			if ctx.Err() == nil {
+				wt.w.log.Warn("reading flow run states failed; retrying next round", "err", err)
+			}
+			return nil, false
+		}
+		for _, fr := range frs {
+			out[fr.ID] = fr
+		}
+	}
+	return out, true
+}
+
+// read reads one group and decides whether its run is over.
+func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period time.Duration) {
+	r := wd.r
+	g, err := r.tgt.client.GetGroup(ctx, r.tgt.rg, r.group)
+	switch {
+	case errors.Is(err, aci.ErrNotFound):
+		wt.deliver(wd, outcome{kind: outVanished})
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			wt.w.log.Warn("reading the container group failed; retrying next round", "flow_run_id", r.id, "err", err)
+		}
+		wd.nextGet = now
+		return
+	}
+	r.noteContainer(g)
+	if code, done := g.Outcome(); done {
+		wt.deliver(wd, outcome{kind: outExited, code: code, group: g})
+		return
+	}
+	if !wd.st.TerminalSince.IsZero() && now.Sub(wd.st.TerminalSince) > terminalGrace {
+		wt.deliver(wd, outcome{kind: outAbandoned, group: g})
+		return
+	}
+	wd.nextGet = now.Add(period)
+}
+
+// kill removes a Cancelling run's group the prefect-azure way (stop when
+// kept, else delete) and marks the run Cancelled.
+func (wt *watcher) kill(ctx context.Context, wd *watched) {
+	w, r := wt.w, wd.r
+	var err error
+	if r.cfg.KeepGroup {
+		err = r.tgt.client.StopGroup(ctx, r.tgt.rg, r.group)
+	} else {
+		err = r.tgt.client.DeleteGroup(ctx, r.tgt.rg, r.group)
+	}
+	if err != nil && !errors.Is(err, aci.ErrNotFound) {
+		if ctx.Err() == nil {
+			w.runLog(r.id, prefect.LevelWarning, "Could not remove the container group of the cancelled flow run; retrying: "+err.Error())
+		}
+		wd.killing.Store(false)
+		return
+	}
+	if errors.Is(err, aci.ErrNotFound) {
+		w.log.Debug("container group already gone on cancellation", "flow_run_id", r.id)
+	}
+	if err := w.markCancelled(ctx, r.id, "Flow run was cancelled; the worker removed its container group."); err != nil {
+		w.log.Warn("marking the flow run cancelled failed; retrying", "flow_run_id", r.id, "err", err)
+		wd.killing.Store(false)
+		return
+	}
+	w.runLog(r.id, prefect.LevelInfo, "Cancelled flow run '"+r.id+"'")
+	wt.deliver(wd, outcome{kind: outCancelled})
+}

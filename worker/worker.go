@@ -1,0 +1,329 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// Worker is a Prefect worker for Azure Container Instances. Its state lives
+// in Prefect and Azure: a worker that stops (or is killed) leaves its runs'
+// containers running, and a worker started again on the pool re-adopts
+// them (see adopt.go).
+type Worker struct {
+	cfg   Config
+	pf    *prefect.Client
+	log   *slog.Logger
+	red   *redactor
+	azure *azureClients
+	logs  *logShipper
+	watch *watcher
+
+	baseEnv map[string]string
+	environ map[string]string
+
+	mu       sync.Mutex
+	pool     *prefect.WorkPool
+	template map[string]any
+	inflight map[string]*run
+	slots    chan struct{} // nil: unlimited
+	synced   chan struct{}
+	syncOnce sync.Once
+	badPIDs  map[string]bool // runs whose malformed pid was reported
+
+	lastPoll   atomic.Int64 // unix nanoseconds
+	runs       sync.WaitGroup
+	typeWarned atomic.Bool
+}
+
+// New checks the configuration and builds a worker; it contacts nothing.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg:      cfg,
+		pf:       cfg.Prefect,
+		baseEnv:  baseEnvironment(cfg.Environ),
+		environ:  map[string]string{},
+		inflight: map[string]*run{},
+		synced:   make(chan struct{}),
+	}
+	for _, kv := range cfg.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			w.environ[k] = v
+		}
+	}
+	w.red = newRedactor(workerSecrets(w.environ)...)
+	w.red.add(cfg.Azure.ClientSecret)
+	w.log = slog.New(redactHandler{next: cfg.Logger.Handler(), d: w.red}).With("worker", cfg.Name)
+	if cfg.Limit > 0 {
+		w.slots = make(chan struct{}, cfg.Limit)
+	}
+	w.azure = newAzureClients(cfg.Azure, w.log)
+	w.logs = newLogShipper(w.pf, w.log)
+	w.watch = newWatcher(w)
+	if cfg.BaseJobTemplate == nil {
+		t, err := DefaultBaseJobTemplate()
+		if err != nil {
+			return nil, err
+		}
+		w.cfg.BaseJobTemplate = t
+	}
+	return w, nil
+}
+
+// DefaultBaseJobTemplate is the stock ACI base job template, decoded with
+// json.Number.
+func DefaultBaseJobTemplate() (map[string]any, error) {
+	return decodeJSONObject(aci.DefaultBaseJobTemplate())
+}
+
+func decodeJSONObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// workerSecrets are the worker's own credentials, never to be printed.
+func workerSecrets(env map[string]string) []string {
+	var out []string
+	for _, k := range aci.SecretEnvNames {
+		if v := env[k]; v != "" {
+			out = append(out, v)
+		}
+	}
+	if h := env["PREFECT_CLIENT_CUSTOM_HEADERS"]; h != "" {
+		var m map[string]string
+		if json.Unmarshal([]byte(h), &m) == nil {
+			for _, v := range m {
+				out = append(out, v)
+			}
+		}
+	}
+	if v := env["AZURE_CLIENT_SECRET"]; v != "" {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Name is the worker's name in Prefect.
+func (w *Worker) Name() string { return w.cfg.Name }
+
+// Run runs the worker until ctx ends (or, with RunOnce, until the runs of
+// one poll are done). On ctx's end it stops polling and returns without
+// touching runs in flight: their containers keep running and a worker
+// started later re-adopts them. Only a configuration the server refuses
+// (e.g. bad credentials) is an error; transient failures are retried.
+func (w *Worker) Run(ctx context.Context) error {
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	go w.logs.run(logCtx)
+	defer func() {
+		stopLogs()
+		<-w.logs.done
+	}()
+	w.log.Info("worker starting", "pool", w.cfg.Pool, "type", w.cfg.Type, "limit", w.cfg.Limit)
+	if err := w.firstSync(ctx); err != nil {
+		return err
+	}
+	var loops sync.WaitGroup
+	loop := func(f func(context.Context)) {
+		loops.Add(1)
+		go func() { defer loops.Done(); f(ctx) }()
+	}
+	if w.cfg.HealthAddr != "" {
+		srv, err := w.serveHealth(ctx)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	loop(w.watch.loop)
+	if w.cfg.RunOnce {
+		w.adoptOnce(ctx)
+		w.pollOnce(ctx)
+		w.runs.Wait()
+		ctxDone := ctx.Err() != nil
+		w.watch.stop()
+		loops.Wait()
+		if ctxDone {
+			w.log.Info("worker stopped; runs in flight keep running and will be re-adopted")
+		}
+		return nil
+	}
+	loop(w.syncLoop)
+	loop(w.pollLoop)
+	loop(w.adoptLoop)
+	loop(w.reconcileLoop)
+	<-ctx.Done()
+	loops.Wait()
+	w.runs.Wait()
+	w.log.Info("worker stopped; runs in flight keep running and will be re-adopted by the next worker on the pool")
+	return nil
+}
+
+// every runs f every interval (with Prefect's 30 % jitter) until ctx ends;
+// a failing f backs off up to 4 intervals, as Prefect's service loops do.
+func every(ctx context.Context, interval time.Duration, immediately bool, f func(context.Context) error) {
+	failures := 0
+	if !immediately {
+		if !sleepCtx(ctx, jitter(interval)) {
+			return
+		}
+	}
+	for ctx.Err() == nil {
+		if err := f(ctx); err != nil {
+			failures++
+		} else {
+			failures = 0
+		}
+		d := jitter(interval)
+		if failures > 0 {
+			d = min(d*time.Duration(1<<min(failures, 2)), 4*interval)
+		}
+		if !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Float64()*0.3*float64(d))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// fatal reports errors that retrying will not fix: the server refuses the
+// worker's credentials or its requests.
+func fatal(err error) bool {
+	var ae *prefect.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.StatusCode {
+	case 401, 403:
+		return true
+	}
+	return false
+}
+
+func (w *Worker) firstSync(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		err := w.sync(ctx)
+		if err == nil {
+			return nil
+		}
+		if fatal(err) {
+			return fmt.Errorf("work pool %q: %w", w.cfg.Pool, w.red.Error(err))
+		}
+		if !sleepCtx(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, w.cfg.HeartbeatInterval)
+	}
+}
+
+// runLog writes a worker message to a flow run's logs in Prefect and to the
+// worker's own log.
+func (w *Worker) runLog(runID string, level int, msg string) {
+	msg = w.red.String(msg)
+	w.logs.add(runID, level, msg)
+	sl := slog.LevelInfo
+	switch {
+	case level >= prefect.LevelError:
+		sl = slog.LevelError
+	case level >= prefect.LevelWarning:
+		sl = slog.LevelWarn
+	case level < prefect.LevelInfo:
+		sl = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), sl, msg, "flow_run_id", runID)
+}
+
+func (w *Worker) takeInflight(id string, r *run) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.inflight[id]; ok {
+		return false
+	}
+	w.inflight[id] = r
+	return true
+}
+
+func (w *Worker) dropInflight(id string) {
+	w.mu.Lock()
+	delete(w.inflight, id)
+	w.mu.Unlock()
+}
+
+func (w *Worker) isInflight(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.inflight[id]
+	return ok
+}
+
+func (w *Worker) inflightIDs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.inflight))
+	for id := range w.inflight {
+		out = append(out, id)
+	}
+	return out
+}
+
+// InFlight is the number of runs the worker is submitting or watching.
+func (w *Worker) InFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.inflight)
+}
+
+func (w *Worker) poolSnapshot() (*prefect.WorkPool, map[string]any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pool, w.template
+}
+
+// ParseBaseJobTemplate decodes a base job template (--base-job-template)
+// and checks its two sections.
+func ParseBaseJobTemplate(data []byte) (map[string]any, error) {
+	m, err := decodeJSONObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	for _, k := range []string{"job_configuration", "variables"} {
+		if _, ok := m[k].(map[string]any); !ok {
+			return nil, fmt.Errorf("the template has no %q object", k)
+		}
+	}
+	return m, nil
+}
