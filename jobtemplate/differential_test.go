@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -22,13 +23,17 @@ import (
 // oracle, run in the test) and by this package, compared as JSON.
 type corpusCase struct {
 	Name         string                    `json:"name"`
-	Mode         string                    `json:"mode"` // "apply" or "render"
+	Mode         string                    `json:"mode"` // apply, render, merge or flow_run (see testdata/oracle.py)
 	Template     any                       `json:"template"`
 	Values       map[string]any            `json:"values"`
 	Env          map[string]string         `json:"env,omitempty"`
 	Blocks       map[string]map[string]any `json:"blocks,omitempty"`
 	BlocksByName map[string]map[string]any `json:"blocks_by_name,omitempty"`
 	Variables    map[string]any            `json:"variables,omitempty"`
+	// merge and flow_run modes: the job variables of the deployment and of
+	// the flow run, merged as resolve_for_flow_run does.
+	DeploymentJobVariables map[string]any `json:"deployment_job_variables,omitempty"`
+	FlowRunJobVariables    map[string]any `json:"flow_run_job_variables,omitempty"`
 }
 
 type caseResolver corpusCase
@@ -60,15 +65,28 @@ func decodeNumbers(data []byte, v any) error {
 
 func loadCorpus(t *testing.T) []corpusCase {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "cases.json"))
-	if err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob(filepath.Join("testdata", "corpus", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus files in testdata/corpus (%v)", err)
 	}
+	sort.Strings(files)
 	var cases []corpusCase
-	if err := decodeNumbers(data, &cases); err != nil {
-		t.Fatalf("testdata/cases.json: %v", err)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fc []corpusCase
+		if err := decodeNumbers(data, &fc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for i := range fc {
+			fc[i].Name = filepath.Base(f) + ": " + fc[i].Name
+		}
+		cases = append(cases, fc...)
 	}
 	cases = append(cases, generatedCases(220)...)
+	cases = append(cases, generatedMergeCases(40)...)
 	cases = append(cases, aciCases(t)...)
 	return cases
 }
@@ -193,6 +211,61 @@ func roundTrip(c corpusCase) corpusCase {
 	return out
 }
 
+// generatedMergeCases pair random deployment and flow-run job variables,
+// env in every shape Python's merge meets (object, absent, null, string, list
+// of pairs, bad list), merged alone or merged and rendered.
+func generatedMergeCases(n int) []corpusCase {
+	rng := rand.New(rand.NewPCG(3, 5))
+	envs := []func() any{
+		func() any { return map[string]any{"A": "d", "B": json.Number("1")} },
+		func() any { return map[string]any{"B": "f", "C": nil} },
+		func() any { return map[string]any{} },
+		func() any { return nil },
+		func() any { return "K=V" },
+		func() any { return []any{[]any{"P", "q"}, "XY"} },
+		func() any { return []any{"XYZ"} },
+		func() any { return json.Number("5") },
+		func() any { return "" },
+	}
+	jobVars := func() map[string]any {
+		m := map[string]any{}
+		if rng.IntN(4) > 0 {
+			m["env"] = envs[rng.IntN(len(envs))]()
+		}
+		for _, k := range []string{"image", "cpu", "env.Z", "labels"} {
+			if rng.IntN(3) == 0 {
+				m[k] = []any{"img:" + fmt.Sprint(rng.IntN(9)), json.Number("2.0"), "z", map[string]any{"t": "x"}}[rng.IntN(4)]
+			}
+		}
+		if rng.IntN(5) == 0 {
+			return nil
+		}
+		return m
+	}
+	tmpls := []map[string]any{
+		{"job_configuration": map[string]any{"env": "{{ env }}", "image": "{{ image }}", "cpu": "cpu={{ cpu }}", "labels": "{{ labels }}"},
+			"variables": map[string]any{"properties": map[string]any{"env": map[string]any{"type": "object"}, "image": map[string]any{"default": "base:1"}}}},
+		{"job_configuration": map[string]any{"env": map[string]any{"BASE": "b", "A": "base"}, "image": "{{ image }}"},
+			"variables": map[string]any{"properties": map[string]any{"env": map[string]any{"default": map[string]any{"DEF": "d"}}}}},
+	}
+	out := make([]corpusCase, 0, n)
+	for i := 0; i < n; i++ {
+		c := corpusCase{
+			Name:                   fmt.Sprintf("generated merge %d", i),
+			Mode:                   "merge",
+			DeploymentJobVariables: jobVars(),
+			FlowRunJobVariables:    jobVars(),
+		}
+		if i%2 == 1 {
+			c.Mode = "flow_run"
+			c.Template = tmpls[rng.IntN(len(tmpls))]
+			c.Values = map[string]any{}
+		}
+		out = append(out, roundTrip(c))
+	}
+	return out
+}
+
 // aciCases render the real default ACI base job template with realistic
 // job variables.
 func aciCases(t *testing.T) []corpusCase {
@@ -230,21 +303,39 @@ func aciCases(t *testing.T) []corpusCase {
 }
 
 func goRender(c corpusCase) (any, error) {
+	// The environment is exactly the case's, on both sides.
 	lookup := func(name string) (string, bool) {
-		if v, ok := c.Env[name]; ok {
-			return v, true
-		}
-		return os.LookupEnv(name)
-	}
-	if c.Mode == "apply" {
-		return applyValues(c.Template, c.Values, lookup), nil
+		v, ok := c.Env[name]
+		return v, ok
 	}
 	r := caseResolver(c)
-	return Render(context.Background(), c.Template.(map[string]any), c.Values, Options{Resolver: &r, LookupEnv: lookup})
+	opts := Options{Resolver: &r, LookupEnv: lookup}
+	tmpl, _ := c.Template.(map[string]any)
+	switch c.Mode {
+	case "apply":
+		return applyValues(c.Template, c.Values, lookup), nil
+	case "render":
+		return Render(context.Background(), tmpl, c.Values, opts)
+	case "merge":
+		return MergeJobVariablesStrict(c.DeploymentJobVariables, c.FlowRunJobVariables)
+	case "flow_run":
+		vals, err := MergeJobVariablesStrict(c.DeploymentJobVariables, c.FlowRunJobVariables)
+		if err != nil {
+			return nil, err
+		}
+		return Render(context.Background(), tmpl, vals, opts)
+	}
+	return nil, fmt.Errorf("case %q: unknown mode %q", c.Name, c.Mode)
 }
 
+// pyNumber is a number as Python sees it: its type and its repr.
+type pyNumber struct{ typ, repr string }
+
 // canonical rewrites numbers so that Python's and Go's JSON spellings of the
-// same value compare equal while ints and floats stay distinct.
+// same value compare equal (Python prints 1000.0 where the input, and so Go's
+// output, says 1e3) while ints and floats stay distinct: both sides are read
+// with json.Number, and each number becomes its Python type and repr. A
+// distinct type keeps a number from ever equalling a string.
 func canonical(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
@@ -263,9 +354,9 @@ func canonical(v any) any {
 		s := string(t)
 		if !strings.ContainsAny(s, ".eE") {
 			n, _ := new(big.Int).SetString(s, 10)
-			return "int:" + n.String()
+			return pyNumber{"int", n.String()}
 		}
-		return "float:" + reprNumber(s)
+		return pyNumber{"float", reprNumber(s)}
 	}
 	return v
 }
@@ -287,6 +378,8 @@ func TestDifferentialAgainstPrefect(t *testing.T) {
 	}
 	cmd := exec.Command(filepath.Join(venv, "bin", "python"), filepath.Join("testdata", "oracle.py"))
 	cmd.Stdin = &in
+	// No server is involved: blocks and variables come from the cases. The
+	// unreachable API URL keeps Prefect from starting an ephemeral one.
 	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_API_URL=http://127.0.0.1:9/api")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -298,6 +391,7 @@ func TestDifferentialAgainstPrefect(t *testing.T) {
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	i := 0
 	failed := 0
+	stats := map[string]int{}
 	for sc.Scan() {
 		if i >= len(cases) {
 			t.Fatalf("oracle printed more lines than cases")
@@ -305,17 +399,27 @@ func TestDifferentialAgainstPrefect(t *testing.T) {
 		c := cases[i]
 		i++
 		var want struct {
-			Result any     `json:"result"`
-			Error  *string `json:"error"`
+			Result  any     `json:"result"`
+			Error   *string `json:"error"`
+			Message string  `json:"message"`
 		}
 		if err := decodeNumbers(sc.Bytes(), &want); err != nil {
 			t.Fatalf("case %q: oracle output: %v", c.Name, err)
+		}
+		stats[c.Mode]++
+		if want.Error != nil {
+			stats[c.Mode+" raising "+*want.Error]++
 		}
 		got, gerr := goRender(c)
 		switch {
 		case want.Error != nil && gerr == nil:
 			failed++
 			t.Errorf("case %q: Python raised %s, Go returned %s", c.Name, *want.Error, mustJSON(got))
+		case want.Error != nil && *want.Error == "ValueError" && !containsPyMessage(gerr.Error(), want.Message):
+			// Prefect's own ValueErrors name the template and placeholder;
+			// ours must carry the same text.
+			failed++
+			t.Errorf("case %q: Python raised ValueError(%q), Go's error lacks it: %v", c.Name, want.Message, gerr)
 		case want.Error == nil && gerr != nil:
 			failed++
 			t.Errorf("case %q: Go failed (%v), Python returned %s", c.Name, gerr, mustJSON(want.Result))
@@ -333,7 +437,18 @@ func TestDifferentialAgainstPrefect(t *testing.T) {
 	if i != len(cases) {
 		t.Fatalf("oracle answered %d of %d cases\n%s", i, len(cases), stderr.String())
 	}
-	t.Logf("%d cases, %d differ", len(cases), failed)
+	t.Logf("%d cases, %d differ; by mode and outcome: %v", len(cases), failed, stats)
+}
+
+// containsPyMessage reports whether a Go error carries a Python exception
+// message, allowing for Go's error style (no leading capital, no final
+// period).
+func containsPyMessage(goMsg, pyMsg string) bool {
+	m := strings.TrimSuffix(pyMsg, ".")
+	if m != "" {
+		m = strings.ToLower(m[:1]) + m[1:]
+	}
+	return strings.Contains(goMsg, m)
 }
 
 func mustJSON(v any) string {

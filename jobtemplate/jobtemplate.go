@@ -6,6 +6,20 @@
 // JSON values are expected as decoded with json.Decoder.UseNumber: a
 // json.Number keeps the int/float distinction Python makes ("1" is an int,
 // "1.0" and "1e3" are floats), which decides how a value is stringified.
+//
+// The rules follow Prefect 3.8.8, checked against it by a differential test.
+// Where Python's result depends on something a Go map[string]any has lost,
+// the result is made deterministic instead:
+//   - a dict embedded in a string prints its keys sorted (Python: insertion
+//     order, which the API's JSON carried);
+//   - dotted job-variable keys ("env.A") are applied in sorted order, which
+//     matters only when two of them conflict ("a.b" and "a.b.c");
+//   - the placeholders of one string are replaced in order of appearance
+//     (Python: set order, which varies between runs); this matters only when
+//     a value contains another placeholder of the same string.
+//
+// Characters unassigned in Python's Unicode version but assigned in Go's are
+// classified by Go's tables (word characters, repr escaping, digits).
 package jobtemplate
 
 import (
@@ -15,10 +29,16 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
 )
 
-// placeholderRE is Prefect's PLACEHOLDER_CAPTURE_REGEX.
-var placeholderRE = regexp.MustCompile(`({{\s*([\w\.\-\[\]$]+)\s*}})`)
+// placeholderRE is Prefect's PLACEHOLDER_CAPTURE_REGEX,
+// ({{\s*([\w\.\-\[\]$]+)\s*}}), spelled out because Python's \w and \s
+// are Unicode-aware while RE2's are ASCII-only: \w is str.isalnum() or "_"
+// (letters and numbers, not marks) and \s is str.isspace().
+var placeholderRE = regexp.MustCompile(`({{` + pySpace + `*([\p{L}\p{N}_.\-\[\]$]+)` + pySpace + `*}})`)
+
+const pySpace = `[\t\n\v\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]`
 
 const (
 	blockPrefix    = "prefect.blocks."
@@ -118,7 +138,8 @@ func apply(template any, values map[string]any, lookupEnv func(string) (string, 
 			return t
 		}
 		if len(phs) == 1 && phs[0].full == t && phs[0].kind == standard {
-			return GetFromDict(values, phs[0].name)
+			// A copy, so that the result never shares structure with values.
+			return deepCopy(getFromDict(values, phs[0].name))
 		}
 		out := t
 		for _, p := range phs {
@@ -129,7 +150,7 @@ func apply(template any, values map[string]any, lookupEnv func(string) (string, 
 			)
 			switch p.kind {
 			case standard:
-				val = GetFromDict(values, p.name)
+				val = getFromDict(values, p.name)
 			case envVar:
 				if s, ok := lookupEnv(strings.TrimLeft(p.name, envPrefix)); ok {
 					str, isStr = s, true
@@ -171,10 +192,9 @@ func apply(template any, values map[string]any, lookupEnv func(string) (string, 
 	}
 }
 
-// GetFromDict follows a Prefect keypath ("a.b[0].c") through nested maps and
-// lists as prefect.utilities.collections.get_from_dict does. It returns an
-// unexported marker when the path does not resolve; use Lookup to test.
-func GetFromDict(values any, keypath string) any {
+// getFromDict is get_from_dict(values, keypath, NotSet): the value at a
+// Prefect keypath ("a.b[0].c"), or notSet.
+func getFromDict(values any, keypath string) any {
 	v, ok := Lookup(values, keypath)
 	if !ok {
 		return notSet
@@ -183,6 +203,8 @@ func GetFromDict(values any, keypath string) any {
 }
 
 // Lookup follows a Prefect keypath; ok is false when it does not resolve.
+// Like Python, a key that int() accepts indexes lists and strings and never
+// matches a (string) dict key; any other key is a dict key.
 func Lookup(values any, keypath string) (any, bool) {
 	keys := strings.Split(strings.ReplaceAll(strings.ReplaceAll(keypath, "[", "."), "]", ""), ".")
 	cur := values
@@ -191,8 +213,6 @@ func Lookup(values any, keypath string) (any, bool) {
 		switch c := cur.(type) {
 		case map[string]any:
 			if isInt {
-				// Python looks a dict up with the int itself, which never
-				// matches a JSON (string) key.
 				return nil, false
 			}
 			v, ok := c[key]
@@ -204,25 +224,21 @@ func Lookup(values any, keypath string) (any, bool) {
 			if !isInt {
 				return nil, false
 			}
-			if idx < 0 {
-				idx += len(c)
-			}
-			if idx < 0 || idx >= len(c) {
+			i, ok := pyIndex(idx, len(c))
+			if !ok {
 				return nil, false
 			}
-			cur = c[idx]
+			cur = c[i]
 		case string:
 			if !isInt {
 				return nil, false
 			}
 			r := []rune(c)
-			if idx < 0 {
-				idx += len(r)
-			}
-			if idx < 0 || idx >= len(r) {
+			i, ok := pyIndex(idx, len(r))
+			if !ok {
 				return nil, false
 			}
-			cur = string(r[idx])
+			cur = string(r[i])
 		default:
 			return nil, false
 		}
@@ -230,71 +246,186 @@ func Lookup(values any, keypath string) (any, bool) {
 	return cur, true
 }
 
-// pyInt parses key the way Python's int(str) does for the keys that matter:
-// optional surrounding whitespace, an optional sign, ASCII digits and
-// single underscores between digits.
-func pyInt(key string) (int, bool) {
-	s := strings.TrimSpace(key)
+func pyIndex(idx int64, n int) (int, bool) {
+	if idx < 0 {
+		idx += int64(n)
+	}
+	if idx < 0 || idx >= int64(n) {
+		return 0, false
+	}
+	return int(idx), true
+}
+
+// maxIntDigits is Python's default int_max_str_digits: int() refuses longer
+// decimal strings.
+const maxIntDigits = 4300
+
+// pyInt reports whether Python's int(key) accepts key, and its value
+// saturated to ±2^62 (enough to be out of range of any list). int() takes
+// surrounding whitespace, one sign, and decimal digits of any script with
+// single underscores between them.
+func pyInt(key string) (int64, bool) {
+	s := strings.TrimFunc(key, isPySpace)
 	neg := false
 	if s != "" && (s[0] == '+' || s[0] == '-') {
 		neg = s[0] == '-'
 		s = s[1:]
 	}
-	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
-		return 0, false
-	}
-	n := 0
+	const limit = int64(1) << 62
+	var n int64
+	digits := 0
+	prevUnderscore := true // a leading underscore is refused
 	for _, r := range s {
 		if r == '_' {
+			if prevUnderscore {
+				return 0, false
+			}
+			prevUnderscore = true
 			continue
 		}
-		if r < '0' || r > '9' {
+		d, ok := decimalValue(r)
+		if !ok {
 			return 0, false
 		}
-		if n > (1<<31)/10 {
-			return 0, false
+		prevUnderscore = false
+		digits++
+		if n < limit {
+			n = n*10 + int64(d)
 		}
-		n = n*10 + int(r-'0')
 	}
+	if digits == 0 || prevUnderscore || digits > maxIntDigits {
+		return 0, false
+	}
+	n = min(n, limit)
 	if neg {
 		n = -n
 	}
 	return n, true
 }
 
+// decimalValue is unicodedata.decimal: Unicode assigns decimal digits (Nd)
+// only in contiguous runs of ten starting at zero, so a digit's value is its
+// distance from the start of its run modulo ten.
+func decimalValue(r rune) (int, bool) {
+	if r >= '0' && r <= '9' {
+		return int(r - '0'), true
+	}
+	if !unicode.Is(unicode.Nd, r) {
+		return 0, false
+	}
+	start := r
+	for unicode.Is(unicode.Nd, start-1) {
+		start--
+	}
+	return int(r-start) % 10, true
+}
+
+// isPySpace is str.isspace for one character (and Python's \s).
+func isPySpace(r rune) bool {
+	switch {
+	case r >= '\t' && r <= '\r', r >= 0x1c && r <= 0x20, r == 0x85, r == 0xa0, r == 0x1680,
+		r >= 0x2000 && r <= 0x200a, r == 0x2028, r == 0x2029, r == 0x202f, r == 0x205f, r == 0x3000:
+		return true
+	}
+	return false
+}
+
 // MergeJobVariables merges deployment and flow-run job variables as
 // BaseJobConfiguration.resolve_for_flow_run does: flow-run values replace
 // deployment values wholesale, except env, merged key by key when the
-// deployment's env is an object.
+// deployment's env is an object. A flow-run env Python would refuse to merge
+// (see MergeJobVariablesStrict) replaces the deployment's env instead.
 func MergeJobVariables(deployment, flowRun map[string]any) map[string]any {
+	out, err := MergeJobVariablesStrict(deployment, flowRun)
+	if err != nil {
+		out = make(map[string]any, len(deployment)+len(flowRun))
+		for k, v := range deployment {
+			out[k] = v
+		}
+		for k, v := range flowRun {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// MergeJobVariablesStrict is MergeJobVariables failing where Python's
+// dict.update does: merging a flow-run env that is neither an object nor a
+// list of [key, value] pairs into a deployment env object.
+func MergeJobVariablesStrict(deployment, flowRun map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(deployment)+len(flowRun))
 	for k, v := range deployment {
 		out[k] = v
 	}
-	fr := make(map[string]any, len(flowRun))
-	for k, v := range flowRun {
-		fr[k] = v
-	}
-	if env, ok := out["env"].(map[string]any); ok {
+	env, envIsDict := out["env"].(map[string]any)
+	if envIsDict {
 		merged := make(map[string]any, len(env))
 		for k, v := range env {
 			merged[k] = v
 		}
-		if frEnv, present := fr["env"]; present {
-			delete(fr, "env")
-			// Python's dict.update accepts only a mapping here.
-			if m, ok := frEnv.(map[string]any); ok {
-				for k, v := range m {
-					merged[k] = v
-				}
+		if frEnv, present := flowRun["env"]; present {
+			if err := dictUpdate(merged, frEnv); err != nil {
+				return nil, fmt.Errorf("merge flow run job variable env into the deployment's env: %w", err)
 			}
 		}
 		out["env"] = merged
 	}
-	for k, v := range fr {
+	for k, v := range flowRun {
+		if k == "env" && envIsDict {
+			continue
+		}
 		out[k] = v
 	}
-	return out
+	return out, nil
+}
+
+// dictUpdate is Python's dict.update(other) for JSON values: other is a
+// mapping or an iterable of two-item iterables (lists, or two-character
+// strings).
+func dictUpdate(dst map[string]any, other any) error {
+	switch o := other.(type) {
+	case map[string]any:
+		for k, v := range o {
+			dst[k] = v
+		}
+		return nil
+	case []any:
+		pairs := make([][2]any, 0, len(o))
+		for i, item := range o {
+			var pair [2]any
+			switch it := item.(type) {
+			case []any:
+				if len(it) != 2 {
+					return fmt.Errorf("dictionary update sequence element #%d has length %d; 2 is required", i, len(it))
+				}
+				pair = [2]any{it[0], it[1]}
+			case string:
+				r := []rune(it)
+				if len(r) != 2 {
+					return fmt.Errorf("dictionary update sequence element #%d has length %d; 2 is required", i, len(r))
+				}
+				pair = [2]any{string(r[0]), string(r[1])}
+			default:
+				return fmt.Errorf("cannot convert dictionary update sequence element #%d (%s) to a sequence", i, typeName(item))
+			}
+			k, ok := pair[0].(string)
+			if !ok {
+				// A JSON object can only have string keys.
+				return fmt.Errorf("dictionary update sequence element #%d has a %s key, want a string", i, typeName(pair[0]))
+			}
+			pairs = append(pairs, [2]any{k, pair[1]})
+		}
+		for _, p := range pairs {
+			dst[p[0].(string)] = p[1]
+		}
+		return nil
+	case string:
+		if len([]rune(o)) == 0 {
+			return nil
+		}
+		return fmt.Errorf("dictionary update sequence element #0 has length 1; 2 is required (got the string %s)", PyRepr(o))
+	}
+	return fmt.Errorf("%s object is not iterable", PyRepr(typeName(other)))
 }
 
 // Render builds a job configuration from a base job template and job
@@ -311,19 +442,9 @@ func Render(ctx context.Context, baseJobTemplate map[string]any, values map[stri
 		return nil, fmt.Errorf("base job template: job_configuration is %s, want an object", typeName(baseJobTemplate["job_configuration"]))
 	}
 	base := deepCopy(jc).(map[string]any)
-	vars := map[string]any{}
-	if schema, ok := baseJobTemplate["variables"].(map[string]any); ok {
-		if props, ok := schema["properties"].(map[string]any); ok {
-			for name, attrs := range props {
-				a, ok := attrs.(map[string]any)
-				if !ok {
-					continue
-				}
-				if d, ok := a["default"]; ok && d != nil {
-					vars[name] = deepCopy(d)
-				}
-			}
-		}
+	vars, err := variableDefaults(baseJobTemplate)
+	if err != nil {
+		return nil, err
 	}
 	if truthy(vars["env"]) {
 		if be, ok := base["env"].(map[string]any); ok {
@@ -382,6 +503,59 @@ func Render(ctx context.Context, baseJobTemplate map[string]any, values map[stri
 		return nil, fmt.Errorf("rendered job configuration is %s, want an object", typeName(resolved))
 	}
 	return m, nil
+}
+
+// variableDefaults is _get_base_config_defaults over variables.properties:
+// every non-null default. Like Python it fails on a template without
+// "variables" or with a malformed schema rather than guessing.
+func variableDefaults(baseJobTemplate map[string]any) (map[string]any, error) {
+	schemaV, ok := baseJobTemplate["variables"]
+	if !ok {
+		return nil, fmt.Errorf("base job template: no \"variables\" schema")
+	}
+	schema, ok := schemaV.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("base job template: variables is %s, want an object", typeName(schemaV))
+	}
+	vars := map[string]any{}
+	propsV, ok := schema["properties"]
+	if !ok {
+		return vars, nil
+	}
+	props, ok := propsV.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("base job template: variables.properties is %s, want an object", typeName(propsV))
+	}
+	for name, attrsV := range props {
+		// Python tests `"default" in attrs` before attrs.get, so a string
+		// or list without "default" passes and anything else fails.
+		switch attrs := attrsV.(type) {
+		case map[string]any:
+			if d, ok := attrs["default"]; ok && d != nil {
+				vars[name] = deepCopy(d)
+			}
+			continue
+		case string:
+			if !strings.Contains(attrs, "default") {
+				continue
+			}
+		case []any:
+			if !containsString(attrs, "default") {
+				continue
+			}
+		}
+		return nil, fmt.Errorf("base job template: variables.properties.%s is %s, want an object", name, typeName(attrsV))
+	}
+	return vars, nil
+}
+
+func containsString(l []any, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // dictOr is Python's dict | other for a dict left operand; like Python it
@@ -448,7 +622,8 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 	byName := map[[2]string]map[string]any{}
 	var resolve func(any) (any, error)
 	single := func(p placeholder, tmpl string) (any, error) {
-		parts := strings.SplitN(strings.Replace(p.name, blockPrefix, "", 1), ".", 3)
+		// Python's str.replace drops every occurrence of the prefix.
+		parts := strings.SplitN(strings.ReplaceAll(p.name, blockPrefix, ""), ".", 3)
 		if len(parts) < 2 {
 			return nil, fmt.Errorf("invalid block placeholder format: '%s'. Expected format: prefect.blocks.<block-type-slug>.<block-document-name>", p.name)
 		}
@@ -467,14 +642,18 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 		}
 		var cur any = data
 		if len(data) == 1 {
-			if v, ok := data["value"]; ok && (len(parts) < 3 || !strings.HasPrefix(parts[2], "value")) {
+			// A block holding only "value" (a system block such as Secret
+			// or JSON) resolves to that value unless the keypath already
+			// starts at it (Prefect 3.8.8's rule: "value", "value.x" or
+			// "value[0]" does; "values" does not).
+			if v, ok := data["value"]; ok && (len(parts) < 3 || !keypathAtValue(parts[2])) {
 				cur = v
 			}
 		}
 		if len(parts) == 3 {
 			v, ok := Lookup(cur, parts[2])
 			if !ok {
-				return nil, fmt.Errorf("invalid template: %s. Could not resolve the keypath in the block document data", PyRepr(tmpl))
+				return nil, fmt.Errorf("invalid template: %s. Could not resolve the keypath in the block document data (placeholder %s)", PyRepr(tmpl), p.full)
 			}
 			cur = v
 		}
@@ -483,8 +662,16 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 	resolve = func(t any) (any, error) {
 		switch tt := t.(type) {
 		case map[string]any:
-			if ref, ok := tt["$ref"].(map[string]any); ok {
+			if refV, present := tt["$ref"]; present {
+				ref, ok := refV.(map[string]any)
+				if !ok {
+					return nil, fmt.Errorf("block document reference: $ref is %s, want an object with block_document_id", typeName(refV))
+				}
 				if id := ref["block_document_id"]; truthy(id) {
+					switch id.(type) {
+					case map[string]any, []any:
+						return nil, fmt.Errorf("block document reference: block_document_id is %s, want an id", typeName(id))
+					}
 					ids := PyStr(id)
 					data, ok := byID[ids]
 					if !ok {
@@ -553,6 +740,10 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 	return resolve(template)
 }
 
+func keypathAtValue(keypath string) bool {
+	return keypath == "value" || strings.HasPrefix(keypath, "value.") || strings.HasPrefix(keypath, "value[")
+}
+
 // ResolveVariables resolves {{ prefect.variables.NAME }} placeholders as
 // Prefect's resolve_variables does: a missing variable becomes "" when alone
 // and is removed from longer strings.
@@ -563,7 +754,7 @@ func ResolveVariables(ctx context.Context, template any, r Resolver) (any, error
 	}
 	cache := map[string]entry{}
 	read := func(name string) (any, bool, error) {
-		n := strings.Replace(name, variablePrefix, "", 1)
+		n := strings.ReplaceAll(name, variablePrefix, "")
 		if e, ok := cache[n]; ok {
 			return e.v, e.found, nil
 		}

@@ -27,8 +27,15 @@ func TestTemplateMatchesPrefectAzure(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
+	// Numbers are compared as spelled, so that a float default (1.0) is not
+	// taken for an int (1): Prefect templating stringifies them differently.
+	decode := func(b []byte, v any) error {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		return dec.Decode(v)
+	}
 	var got any
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+	if err := decode(out.Bytes(), &got); err != nil {
 		t.Fatalf("aciworker template printed invalid JSON: %v", err)
 	}
 
@@ -36,8 +43,9 @@ func TestTemplateMatchesPrefectAzure(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(venv, "bin", "prefect"),
 		"work-pool", "get-default-base-job-template", "--type", "azure-container-instance")
-	// The command needs no server: it reads the worker class prefect-azure
-	// installs. An unreachable API URL keeps it from starting an ephemeral one.
+	// The command needs no server (it reads the worker class prefect-azure
+	// installs, and works with PREFECT_API_URL unset); a dead API URL makes
+	// sure it could not reach one anyway.
 	cmd.Env = append(os.Environ(), "PREFECT_HOME="+t.TempDir(), "PREFECT_API_URL=http://127.0.0.1:9/api", "COLUMNS=250")
 	pyOut, err := cmd.Output()
 	if err != nil {
@@ -48,7 +56,7 @@ func TestTemplateMatchesPrefectAzure(t *testing.T) {
 		t.Fatalf("prefect work-pool get-default-base-job-template: %v\n%s", err, stderr)
 	}
 	var want any
-	if err := json.Unmarshal(pyOut, &want); err != nil {
+	if err := decode(pyOut, &want); err != nil {
 		t.Fatalf("prefect CLI printed invalid JSON: %v\n%s", err, pyOut)
 	}
 	if !reflect.DeepEqual(got, want) {
