@@ -108,7 +108,7 @@ func (b *bed) createPool(template map[string]any) {
 			b.t.Fatal(err)
 		}
 	}
-	if _, err := b.pf.CreateWorkPool(ctxFor(b.t, time.Minute), prefect.WorkPoolCreate{Name: b.pool, Type: worker.Type, BaseJobTemplate: template}); err != nil {
+	if _, err := b.pf.CreateWorkPool(ctxFor(b.t, 3*time.Minute), prefect.WorkPoolCreate{Name: b.pool, Type: worker.Type, BaseJobTemplate: template}); err != nil {
 		b.t.Fatal(err)
 	}
 }
@@ -135,7 +135,7 @@ func (b *bed) engineCommand() string {
 // deploy creates a deployment of a flow whose code is in dir.
 func (b *bed) deploy(flowName, dir, entrypoint string, jobVars map[string]any) string {
 	b.t.Helper()
-	ctx := ctxFor(b.t, time.Minute)
+	ctx := ctxFor(b.t, 3*time.Minute)
 	f, err := b.pf.CreateFlow(ctx, flowName)
 	if err != nil {
 		b.t.Fatal(err)
@@ -153,7 +153,7 @@ func (b *bed) deploy(flowName, dir, entrypoint string, jobVars map[string]any) s
 
 func (b *bed) runDeployment(depID string, jobVars map[string]any) string {
 	b.t.Helper()
-	fr, err := b.pf.CreateFlowRunFromDeployment(ctxFor(b.t, time.Minute), depID, prefect.FlowRunCreate{JobVariables: jobVars})
+	fr, err := b.pf.CreateFlowRunFromDeployment(ctxFor(b.t, 3*time.Minute), depID, prefect.FlowRunCreate{JobVariables: jobVars})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -228,6 +228,9 @@ func (b *bed) startWorker(mod ...func(*worker.Config)) (*worker.Worker, *syncBuf
 		stop()
 		if b.t.Failed() {
 			b.t.Logf("worker log:\n%s", tail(out.String(), 6000))
+		}
+		if p := os.Getenv("ACIWORKER_TEST_WORKER_LOG"); p != "" {
+			os.WriteFile(filepath.Join(p, strings.ReplaceAll(b.t.Name(), "/", "_")+"-"+cfg.Name+".log"), []byte(out.String()), 0o644)
 		}
 	})
 	return w, out, stop
@@ -367,4 +370,14 @@ func (b *bed) waitRunning(id string, d time.Duration) string {
 		return fr.StateType == prefect.StateRunning && ok, nil
 	})
 	return group
+}
+
+// heavy serialises the tests that load the Prefect server with dozens of
+// runs, so that they do not starve each other (or the light tests) of the
+// SQLite server's write lock.
+var heavy sync.Mutex
+
+func serialiseHeavy(t testing.TB) {
+	heavy.Lock()
+	t.Cleanup(heavy.Unlock)
 }

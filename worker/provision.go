@@ -38,6 +38,9 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 		return nil
 	}
 	groupEvery := r.cfg.PollInterval
+	// Polls back off from Azure's hint to the poll interval: a quick start
+	// is seen at once, a slow one costs few reads.
+	backoff := minDeploymentPoll
 	nextGroupRead := time.Now().Add(groupEvery)
 	for {
 		res, hint, err := c.PollDeployment(startCtx, rg, r.deploymentName())
@@ -66,8 +69,8 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 				r.noteContainer(g)
 			}
 		}
-		wait := max(hint, minDeploymentPoll)
-		wait = min(wait, r.cfg.PollInterval)
+		wait := min(max(hint, backoff), r.cfg.PollInterval)
+		backoff = min(2*backoff, r.cfg.PollInterval)
 		if !sleepCtx(startCtx, wait) {
 			if terr := timedOut(); terr != nil {
 				return terr

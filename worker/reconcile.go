@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"time"
 
@@ -133,18 +134,47 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
+	// Deployment records whose group is gone. A record names its run (tag,
+	// or the run id ending its name); only records of this pool's runs go.
+	var cands []aci.DeploymentSummary
+	var candIDs []string
 	for _, d := range deps {
-		group := strings.TrimPrefix(d.Name, "prefect-")
-		if group == d.Name || d.Tags[TagPool] != w.cfg.Pool || present[group] {
+		group, ok := strings.CutPrefix(d.Name, "prefect-")
+		if !ok || present[group] {
 			continue
 		}
-		if id := d.Tags[TagFlowRunID]; id != "" && w.isInflight(id) {
+		if p := d.Tags[TagPool]; p != "" && p != w.cfg.Pool {
 			continue
 		}
 		switch strings.ToLower(d.ProvisioningState) {
 		case "succeeded", "failed", "canceled":
 		default:
 			continue // still deploying: its worker is at it
+		}
+		id := recordRunID(d)
+		if id == "" || w.isInflight(id) {
+			continue
+		}
+		cands = append(cands, d)
+		candIDs = append(candIDs, id)
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	runs := map[string]prefect.FlowRun{}
+	for i := 0; i < len(candIDs); i += prefectFilterChunk {
+		frs, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: candIDs[i:min(i+prefectFilterChunk, len(candIDs))], Limit: prefectFilterChunk})
+		if err != nil {
+			return err
+		}
+		for _, fr := range frs {
+			runs[fr.ID] = fr
+		}
+	}
+	for i, d := range cands {
+		fr, found := runs[candIDs[i]]
+		if d.Tags[TagPool] != w.cfg.Pool && (!found || fr.WorkPoolName != w.cfg.Pool) {
+			continue // not provably this pool's
 		}
 		if err := t.client.DeleteDeployment(ctx, t.rg, d.Name); err != nil {
 			w.log.Warn("reconcile: deleting a leftover deployment record failed", "deployment", d.Name, "err", err)
@@ -153,4 +183,14 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 		w.log.Info("reconcile: deleted leftover deployment record", "deployment", d.Name)
 	}
 	return nil
+}
+
+var uuidSuffix = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// recordRunID is the flow run a deployment record was made for.
+func recordRunID(d aci.DeploymentSummary) string {
+	if id := d.Tags[TagFlowRunID]; id != "" {
+		return id
+	}
+	return uuidSuffix.FindString(strings.ToLower(d.Name))
 }

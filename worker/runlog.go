@@ -29,12 +29,12 @@ type logShipper struct {
 	c   *prefect.Client
 	log *slog.Logger
 
-	mu    sync.Mutex
-	buf   []prefect.LogCreate
-	size  int
-	last  time.Time
-	kick  chan struct{}
-	done  chan struct{}
+	mu   sync.Mutex
+	buf  []prefect.LogCreate
+	size int
+	last time.Time
+	kick chan struct{}
+	done chan struct{}
 }
 
 func newLogShipper(c *prefect.Client, log *slog.Logger) *logShipper {

@@ -27,9 +27,9 @@ type run struct {
 	container  string
 	adopted    bool
 
-	outcome chan outcome // the watcher's verdict, exactly once
+	outcome  chan outcome // the watcher's verdict, exactly once
 	logFinal chan bool
-	logDone chan struct{}
+	logDone  chan struct{}
 }
 
 func (r *run) deploymentName() string { return DeploymentName(r.group) }
@@ -96,7 +96,11 @@ func (w *Worker) follow(ctx context.Context, r *run) {
 func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	fr := &r.fr
 	if fr.DeploymentID != "" {
-		dep, err := w.pf.ReadDeployment(ctx, fr.DeploymentID)
+		var dep *prefect.Deployment
+		err := retryTransient(ctx, func(ctx context.Context) (err error) {
+			dep, err = w.pf.ReadDeployment(ctx, fr.DeploymentID)
+			return err
+		})
 		if errors.Is(err, prefect.ErrNotFound) {
 			w.markCancelled(ctx, r.id, fmt.Sprintf("Deployment %s no longer exists, cancelled run.", fr.DeploymentID))
 			return false, nil
@@ -111,7 +115,11 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if ok := w.proposePending(ctx, r); !ok {
 		return false, nil
 	}
-	flow, err := w.pf.ReadFlow(ctx, fr.FlowID)
+	var flow *prefect.Flow
+	err = retryTransient(ctx, func(ctx context.Context) (err error) {
+		flow, err = w.pf.ReadFlow(ctx, fr.FlowID)
+		return err
+	})
 	if err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("read flow %s: %w", fr.FlowID, err))
 	}
@@ -130,7 +138,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	} else if r.poolID != "" {
 		labels["prefect.work-pool.id"] = r.poolID
 	}
-	if err := w.pf.UpdateFlowRunLabels(ctx, r.id, labels); err != nil {
+	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
 	}
 	if _, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
@@ -139,7 +147,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if err := w.provision(ctx, r); err != nil {
 		return false, err
 	}
-	if err := w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)); err != nil {
+	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)) }); err != nil {
 		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("An error occurred while setting the `infrastructure_pid` on flow run %s. The flow run will not be cancellable.", r.id))
 	}
 	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure", fr.Name))
@@ -150,7 +158,14 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 // submission go on: an ACCEPT, or a REJECT replaying our own proposal.
 func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 	for {
-		res, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending"}, false)
+		// One transition id for all retries: a retry of a proposal the
+		// server applied is answered as a duplicate, not a second claim.
+		st := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+		var res *prefect.OrchestrationResult
+		err := retryTransient(ctx, func(ctx context.Context) (err error) {
+			res, err = w.pf.SetFlowRunState(ctx, r.id, st, false)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn(fmt.Sprintf("Failed to update state of flow run '%s'", r.id), "err", err)
@@ -190,7 +205,10 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if r.deployment != nil {
 		depVars = r.deployment.JobVariables
 	}
-	values := mergeJobVariables(depVars, r.fr.JobVariables)
+	values, err := mergeJobVariables(depVars, r.fr.JobVariables)
+	if err != nil {
+		return submitErr("TypeError", err)
+	}
 	rendered, err := renderTemplate(ctx, template, values, &resolver{pf: w.pf, env: w.environ})
 	if err != nil {
 		return submitErr("ValueError", err)
@@ -265,14 +283,19 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 // proposeCrashed sets Crashed unless the run is already final (the server
 // then aborts the proposal, which is fine).
 func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
-	res, err := w.pf.SetFlowRunState(ctx, id, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message}, false)
+	st := prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+	var res *prefect.OrchestrationResult
+	err := retryTransient(ctx, func(ctx context.Context) (err error) {
+		res, err = w.pf.SetFlowRunState(ctx, id, st, false)
+		return err
+	})
 	switch {
 	case errors.Is(err, prefect.ErrNotFound):
 		return false
 	case err != nil:
 		w.log.Warn("reporting the flow run as crashed failed", "flow_run_id", id, "err", err)
 		return false
-	case res.Status == prefect.StatusAccept:
+	case res.Status == prefect.StatusAccept || res.State != nil && res.State.Type == prefect.StateCrashed:
 		w.runLog(id, prefect.LevelInfo, fmt.Sprintf("Reported flow run '%s' as crashed: %s", id, message))
 		return true
 	default:
@@ -283,7 +306,11 @@ func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
 // markCancelled forces the run to Cancelled (Prefect's
 // _mark_flow_run_as_cancelled).
 func (w *Worker) markCancelled(ctx context.Context, id, message string) error {
-	_, err := w.pf.SetFlowRunState(ctx, id, prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Message: message}, true)
+	st := prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+	err := retryTransient(ctx, func(ctx context.Context) error {
+		_, err := w.pf.SetFlowRunState(ctx, id, st, true)
+		return err
+	})
 	if errors.Is(err, prefect.ErrNotFound) {
 		return nil
 	}

@@ -113,13 +113,6 @@ func (wt *watcher) snapshot() []*watched {
 	return out
 }
 
-// Count is the number of runs being watched.
-func (wt *watcher) count() int {
-	wt.mu.Lock()
-	defer wt.mu.Unlock()
-	return len(wt.runs)
-}
-
 // round is one watch round over every run in flight.
 func (wt *watcher) round(ctx context.Context) {
 	runs := wt.snapshot()

@@ -290,16 +290,6 @@ func (w *Worker) isInflight(id string) bool {
 	return ok
 }
 
-func (w *Worker) inflightIDs() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.inflight))
-	for id := range w.inflight {
-		out = append(out, id)
-	}
-	return out
-}
-
 // InFlight is the number of runs the worker is submitting or watching.
 func (w *Worker) InFlight() int {
 	w.mu.Lock()
