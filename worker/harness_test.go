@@ -282,17 +282,6 @@ func (b *bed) waitFinal(id string, d time.Duration) *prefect.FlowRun {
 	return fr
 }
 
-func (b *bed) waitState(id, stateType string, d time.Duration) {
-	b.t.Helper()
-	waitFor(b.t, d, "flow run "+id+" to be "+stateType, func() (bool, error) {
-		fr, err := b.pf.ReadFlowRun(context.Background(), id)
-		if err != nil {
-			return false, err
-		}
-		return fr.StateType == stateType, nil
-	})
-}
-
 // waitClean waits until no container group and no deployment record is
 // left in the emulator's resource group.
 func (b *bed) waitClean(d time.Duration) {

@@ -15,13 +15,12 @@ import (
 // 429: every run completes (no throttle-caused crash), and routine group
 // reads stay within the budget's share however many runs there are.
 // ACIWORKER_TEST_SCALE_RUNS=500 is the full size (run it on
-// PostgreSQL-backed Prefect for speed); CI runs 40.
+// PostgreSQL-backed Prefect for speed); CI runs 30.
 func TestScaleUnderThrottling(t *testing.T) {
 	t.Parallel()
-	runs := scaleKnob(t, "ACIWORKER_TEST_SCALE_RUNS", 40)
-	// A server of its own: this test's load must not slow the others'.
-	s := prefecttest.New(t, prefecttest.Options{})
-	b := newBed(t, s, func(c *emulator.Config) {
+	runs := scaleKnob(t, "ACIWORKER_TEST_SCALE_RUNS", 30)
+	serialiseHeavy(t)
+	b := newBed(t, prefecttest.Get(t), func(c *emulator.Config) {
 		c.MaxGroups, c.MaxCores = runs+10, runs+10
 		c.Throttle = emulator.ThrottleLimits{Reads: emulator.Bucket{Size: 60, RefillPerSecond: 10}}
 	})
