@@ -26,6 +26,7 @@ type deployment struct {
 	err             *apiError
 	template        map[string]any
 	params          map[string]any
+	tags            map[string]any
 	outputs         map[string]any
 	outputResources []any
 	providers       []any
@@ -98,12 +99,16 @@ func (d *deployment) view() map[string]any {
 	if d.err != nil {
 		props["error"] = d.err
 	}
-	return map[string]any{
+	v := map[string]any{
 		"id":         d.id,
 		"name":       d.name,
 		"type":       "Microsoft.Resources/deployments",
 		"properties": props,
 	}
+	if len(d.tags) > 0 {
+		v["tags"] = d.tags
+	}
+	return v
 }
 
 func isoDuration(d time.Duration) string {
@@ -299,6 +304,12 @@ func (e *Emulator) putDeployment(q *armRequest) {
 		q.fail(aerr)
 		return
 	}
+	// Deployments carry tags like any resource, under the same rules.
+	tags, aerr := validateTags(body)
+	if aerr != nil {
+		q.fail(aerr)
+		return
+	}
 	if props == nil {
 		q.fail(required("", "properties"))
 		return
@@ -418,6 +429,7 @@ func (e *Emulator) putDeployment(q *armRequest) {
 	d.err = nil
 	d.template = tmpl
 	d.params = typedValues(res.Parameters)
+	d.tags = tags
 	d.outputs, d.outputResources = nil, nil
 	d.providers = providers
 	d.mode = mode

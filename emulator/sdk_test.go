@@ -263,3 +263,62 @@ func TestSDKDeployRunStopDelete(t *testing.T) {
 		t.Fatalf("deployment after delete: code %s", code)
 	}
 }
+
+// Deployment records carry tags as any ARM resource does: they come back
+// on GET and on the resource group's list, and reserved characters in a
+// tag name are refused before anything is created.
+func TestSDKDeploymentTags(t *testing.T) {
+	t.Parallel()
+	e := emutest.Start(t)
+	s := newSDK(t, e)
+	ctx := ctxT(t)
+	tmpl := sampleTemplate(t, []string{"true"})
+	deploy := func(name string, tags map[string]*string) error {
+		p, err := s.deploy.BeginCreateOrUpdate(ctx, s.set.ResourceGroup, name, armdeployments.Deployment{
+			Properties: &armdeployments.DeploymentProperties{
+				Mode:       to.Ptr(armdeployments.DeploymentModeIncremental),
+				Template:   tmpl,
+				Parameters: map[string]*armdeployments.DeploymentParameter{"container_group_name": {Value: "cg-tags"}},
+			},
+			Tags: tags,
+		}, nil)
+		if err != nil {
+			return err
+		}
+		_, err = p.PollUntilDone(ctx, fast)
+		return err
+	}
+	if err := deploy("prefect-cg-tags", map[string]*string{"aciworker.pool": to.Ptr("p1")}); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	got, err := s.deploy.Get(ctx, s.set.ResourceGroup, "prefect-cg-tags", nil)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if v := got.Tags["aciworker.pool"]; v == nil || *v != "p1" {
+		t.Fatalf("GET tags %v", got.Tags)
+	}
+	pager := s.deploy.NewListByResourceGroupPager(s.set.ResourceGroup, nil)
+	found := false
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		for _, d := range page.Value {
+			if *d.Name == "prefect-cg-tags" {
+				found = d.Tags["aciworker.pool"] != nil && *d.Tags["aciworker.pool"] == "p1"
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the listed deployment lacks its tags")
+	}
+	err = deploy("prefect-cg-badtag", map[string]*string{"a/b": to.Ptr("x")})
+	if code := errorCode(t, err); code != "InvalidTagNameCharacters" {
+		t.Fatalf("bad tag name: code %s (%v)", code, err)
+	}
+	if _, err := s.deploy.Get(ctx, s.set.ResourceGroup, "prefect-cg-badtag", nil); errorCode(t, err) != "DeploymentNotFound" {
+		t.Fatalf("a refused deployment was recorded: %v", err)
+	}
+}

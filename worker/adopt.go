@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/prefect"
@@ -14,9 +15,10 @@ import (
 // a crash or kill -9 finds the runs that were in flight (this pool's
 // Pending, Running and Cancelling runs) and watches them to the end
 // instead of forgetting them. A run is adopted only when it is this
-// worker's (its prefect.worker.name label is our name) or its worker is
-// no longer online in the pool, so live workers never steal each other's
-// runs.
+// worker's (its prefect.worker.name label is our name), its worker is no
+// longer online in the pool, or it has stayed Pending with no owner label
+// and no container for OrphanAfter (its worker died between claiming it
+// and labelling it), so live workers never steal each other's runs.
 
 // ownerLabel is the flow-run label Prefect's workers set to their name.
 const ownerLabel = "prefect.worker.name"
@@ -29,16 +31,20 @@ func (w *Worker) adoptLoop(ctx context.Context) {
 
 // adoptable decides whether a run nobody in this process watches is ours
 // to take over.
-func adoptable(fr *prefect.FlowRun, me string, online map[string]bool) bool {
+func adoptable(fr *prefect.FlowRun, me string, online map[string]bool, now time.Time, orphanAfter time.Duration) bool {
 	owner, _ := fr.Labels[ownerLabel].(string)
 	switch {
 	case owner == me:
 		return true
-	case owner == "":
-		return false // claimed but not labelled yet: its worker is busy with it
-	default:
+	case owner != "":
 		return !online[owner]
 	}
+	// Claimed but not labelled: its worker is normally busy labelling it,
+	// unless the claim is old and nothing was ever created for it.
+	if fr.StateType != prefect.StatePending || fr.InfrastructurePID != "" || fr.State == nil || fr.State.Timestamp == nil {
+		return false
+	}
+	return now.Sub(*fr.State.Timestamp) > orphanAfter
 }
 
 // onlineWorkers lists the names of the pool's online workers.
@@ -90,9 +96,10 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 		w.log.Warn("listing the pool's workers failed; retrying", "err", err)
 		return err
 	}
+	now := time.Now()
 	for i := range runs {
 		fr := runs[i]
-		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, online) {
+		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, online, now, w.cfg.OrphanAfter) {
 			continue
 		}
 		group := ""
@@ -171,7 +178,8 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 
 // adoptPending handles a Pending run whose worker stopped while it was
 // creating the container group: the group may exist (then it is watched),
-// be on its way (next round), or never have been made (Crashed).
+// be on its way (next round), or never have been asked for (the run is
+// scheduled again).
 func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 	c, rg := r.tgt.client, r.tgt.rg
 	g, err := c.GetGroup(ctx, rg, r.group)
@@ -188,7 +196,9 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 	res, _, err := c.PollDeployment(ctx, rg, r.deploymentName())
 	switch {
 	case errors.Is(err, aci.ErrNotFound):
-		w.submissionFailed(ctx, r, submitErr("RuntimeError", fmt.Errorf("the worker submitting this flow run stopped before it created container group %s", r.group)))
+		// Claimed, never submitted: nothing ran, so the run goes back to
+		// the pool rather than being lost as Crashed.
+		w.reschedule(ctx, r)
 	case err != nil, res == nil:
 		// Still deploying, or Azure did not answer: look again next round.
 	case !res.Succeeded():
@@ -197,4 +207,38 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 		w.submissionFailed(ctx, r, submitErr("RuntimeError", fmt.Errorf("container group %s is gone although its deployment succeeded", r.group)))
 	}
 	return false
+}
+
+// reschedule hands a claimed but never submitted run back to the pool: it
+// becomes Scheduled for now, and whichever worker's Pending proposal wins
+// runs it. The run is re-read first so that a claim made since the
+// adoption round (a new Pending state) is left alone.
+func (w *Worker) reschedule(ctx context.Context, r *run) {
+	fr, err := w.pf.ReadFlowRun(ctx, r.id)
+	if err != nil {
+		w.log.Warn("re-reading an orphaned flow run failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return
+	}
+	if fr.StateType != prefect.StatePending || fr.State == nil || r.fr.State == nil || fr.State.ID != r.fr.State.ID {
+		return // moved on since: not orphaned any more
+	}
+	now := time.Now().UTC()
+	owner, _ := fr.Labels[ownerLabel].(string)
+	if owner == "" {
+		owner = "an unknown worker"
+	} else {
+		owner = fmt.Sprintf("worker '%s'", owner)
+	}
+	msg := fmt.Sprintf("Rescheduled by worker '%s': the flow run was claimed by %s, which stopped before it created the container group", w.cfg.Name, owner)
+	st := prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", Message: msg,
+		StateDetails: prefect.StateDetails{ScheduledTime: &now, TransitionID: prefect.NewTransitionID()}}
+	res, err := w.pf.SetFlowRunState(ctx, r.id, st, false)
+	switch {
+	case err != nil:
+		w.log.Warn("rescheduling an orphaned flow run failed; retrying next round", "flow_run_id", r.id, "err", err)
+	case res.Status == prefect.StatusAccept:
+		w.runLog(r.id, prefect.LevelWarning, msg)
+	default:
+		w.log.Info("the server refused to reschedule an orphaned flow run", "flow_run_id", r.id, "status", res.Status, "reason", res.Details.Reason)
+	}
 }

@@ -24,6 +24,7 @@ const (
 	DefaultWatchInterval     = 5 * time.Second
 	DefaultReconcileInterval = 60 * time.Second
 	DefaultCancelGrace       = 30 * time.Second
+	DefaultOrphanAfter       = 2 * time.Minute
 	// DefaultBackgroundShare is the part of the subscription's read budget
 	// spent on routine container-group reads; the rest stays for what the
 	// watcher learns is news, provisioning, logs and clean-up.
@@ -69,6 +70,10 @@ type Config struct {
 	// CancelGrace is how long a Cancelling run's own engine gets to stop
 	// before the worker removes its container group.
 	CancelGrace time.Duration
+	// OrphanAfter is how long a run may stay Pending with no owner label
+	// and no container before another worker takes it as orphaned (its
+	// worker died right after claiming it) and schedules it again.
+	OrphanAfter time.Duration
 	// BackgroundShare is the fraction of the read budget for routine reads.
 	BackgroundShare float64
 
@@ -114,6 +119,7 @@ func (c *Config) setDefaults() error {
 	def(&c.ReconcileInterval, DefaultReconcileInterval)
 	def(&c.AdoptInterval, c.QueryInterval)
 	def(&c.CancelGrace, DefaultCancelGrace)
+	def(&c.OrphanAfter, DefaultOrphanAfter)
 	if c.BackgroundShare <= 0 || c.BackgroundShare > 1 {
 		c.BackgroundShare = DefaultBackgroundShare
 	}

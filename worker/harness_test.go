@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,6 +226,12 @@ func (b *bed) startWorker(mod ...func(*worker.Config)) (*worker.Worker, *syncBuf
 		})
 	}
 	b.t.Cleanup(func() {
+		if b.t.Failed() {
+			// Where the worker's goroutines wait says why it stalled.
+			var dump strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&dump, 2)
+			b.t.Logf("goroutines in worker code:\n%s", tail(workerGoroutines(dump.String()), 12000))
+		}
 		stop()
 		if b.t.Failed() {
 			b.t.Logf("worker log:\n%s", tail(out.String(), 6000))
@@ -234,6 +241,17 @@ func (b *bed) startWorker(mod ...func(*worker.Config)) (*worker.Worker, *syncBuf
 		}
 	})
 	return w, out, stop
+}
+
+// workerGoroutines keeps the goroutines of a dump that run worker code.
+func workerGoroutines(dump string) string {
+	var keep []string
+	for _, g := range strings.Split(dump, "\n\n") {
+		if strings.Contains(g, "aciworker/worker.") && !strings.Contains(g, "worker_test.") {
+			keep = append(keep, g)
+		}
+	}
+	return strings.Join(keep, "\n\n")
 }
 
 func tail(s string, n int) string {

@@ -58,8 +58,11 @@ func (w *Worker) reconcileOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// staleGroup decides whether reconcile may remove a group of this pool.
-func staleGroup(fr *prefect.FlowRun, found bool, me string, online map[string]bool, now time.Time) bool {
+// staleRun decides whether reconcile may remove what Azure holds for a
+// run of this pool: its container group or its deployment record. Only
+// runs that are final (or deleted) qualify, so a run another live worker
+// is still provisioning or watching is never touched.
+func staleRun(fr *prefect.FlowRun, found bool, me string, online map[string]bool, now time.Time) bool {
 	if !found {
 		return true // the flow run was deleted
 	}
@@ -87,9 +90,7 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 	}
 	ours := map[string]aci.GroupSummary{}
 	var ids []string
-	present := map[string]bool{}
 	for _, g := range groups {
-		present[g.Name] = true
 		id := g.Tags[TagFlowRunID]
 		if g.Tags[TagPool] != w.cfg.Pool || id == "" || w.isInflight(id) {
 			continue
@@ -98,15 +99,9 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 		ids = append(ids, id)
 	}
 	if len(ours) > 0 {
-		states := map[string]prefect.FlowRun{}
-		for i := 0; i < len(ids); i += prefectFilterChunk {
-			frs, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: ids[i:min(i+prefectFilterChunk, len(ids))], Limit: prefectFilterChunk})
-			if err != nil {
-				return err
-			}
-			for _, fr := range frs {
-				states[fr.ID] = fr
-			}
+		states, gone, err := w.readRuns(ctx, ids)
+		if err != nil {
+			return err
 		}
 		online, err := w.onlineWorkers(ctx)
 		if err != nil {
@@ -116,7 +111,10 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 		for name, g := range ours {
 			id := g.Tags[TagFlowRunID]
 			fr, found := states[id]
-			if w.isInflight(id) || !staleGroup(&fr, found, w.cfg.Name, online, now) {
+			if !found && !gone[id] {
+				continue // unknown: look again next round
+			}
+			if w.isInflight(id) || !staleRun(&fr, found, w.cfg.Name, online, now) {
 				continue
 			}
 			if g.Tags[TagKeep] == "true" {
@@ -126,21 +124,26 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 				w.log.Warn("reconcile: deleting a leftover container group failed", "group", name, "err", err)
 				continue
 			}
-			delete(present, name)
-			w.log.Info("reconcile: deleted leftover container group", "group", name, "flow_run_id", id)
+			w.log.Info("reconcile: deleted leftover container group", "group", name, "flow_run_id", id, "flow_run_state", stateOrGone(&fr, found))
 		}
 	}
+	return w.reconcileRecords(ctx, t)
+}
+
+// reconcileRecords removes this pool's `prefect-*` deployment records
+// whose runs are final or gone. A record's group being absent proves
+// nothing: a record that has just succeeded may name a group a snapshot
+// taken a moment earlier did not yet hold, and deleting the record of a
+// run another worker is provisioning makes that worker deploy again.
+func (w *Worker) reconcileRecords(ctx context.Context, t *target) error {
 	deps, err := t.client.ListDeployments(ctx, t.rg)
 	if err != nil {
 		return err
 	}
-	// Deployment records whose group is gone. A record names its run (tag,
-	// or the run id ending its name); only records of this pool's runs go.
 	var cands []aci.DeploymentSummary
 	var candIDs []string
 	for _, d := range deps {
-		group, ok := strings.CutPrefix(d.Name, "prefect-")
-		if !ok || present[group] {
+		if !strings.HasPrefix(d.Name, "prefect-") {
 			continue
 		}
 		if p := d.Tags[TagPool]; p != "" && p != w.cfg.Pool {
@@ -161,28 +164,74 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 	if len(cands) == 0 {
 		return nil
 	}
-	runs := map[string]prefect.FlowRun{}
-	for i := 0; i < len(candIDs); i += prefectFilterChunk {
-		frs, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: candIDs[i:min(i+prefectFilterChunk, len(candIDs))], Limit: prefectFilterChunk})
-		if err != nil {
-			return err
-		}
-		for _, fr := range frs {
-			runs[fr.ID] = fr
-		}
+	runs, gone, err := w.readRuns(ctx, candIDs)
+	if err != nil {
+		return err
 	}
+	online, err := w.onlineWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
 	for i, d := range cands {
 		fr, found := runs[candIDs[i]]
+		if !found && !gone[candIDs[i]] {
+			continue // unknown: look again next round
+		}
 		if d.Tags[TagPool] != w.cfg.Pool && (!found || fr.WorkPoolName != w.cfg.Pool) {
 			continue // not provably this pool's
+		}
+		if w.isInflight(candIDs[i]) || !staleRun(&fr, found, w.cfg.Name, online, now) {
+			continue
 		}
 		if err := t.client.DeleteDeployment(ctx, t.rg, d.Name); err != nil {
 			w.log.Warn("reconcile: deleting a leftover deployment record failed", "deployment", d.Name, "err", err)
 			continue
 		}
-		w.log.Info("reconcile: deleted leftover deployment record", "deployment", d.Name)
+		w.log.Info("reconcile: deleted leftover deployment record", "deployment", d.Name, "flow_run_id", candIDs[i], "flow_run_state", stateOrGone(&fr, found))
 	}
 	return nil
+}
+
+// readRuns reads flow runs by id, 200 per call. A run the filter does not
+// return is in gone only when reading it alone answers 404: the watcher
+// and reconcile delete what belongs to gone runs, so an absence must be
+// proven, not inferred from a filter answer.
+func (w *Worker) readRuns(ctx context.Context, ids []string) (runs map[string]prefect.FlowRun, gone map[string]bool, err error) {
+	runs = make(map[string]prefect.FlowRun, len(ids))
+	for i := 0; i < len(ids); i += prefectFilterChunk {
+		frs, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: ids[i:min(i+prefectFilterChunk, len(ids))], Limit: prefectFilterChunk})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, fr := range frs {
+			runs[fr.ID] = fr
+		}
+	}
+	gone = map[string]bool{}
+	for _, id := range ids {
+		if _, ok := runs[id]; ok || gone[id] {
+			continue
+		}
+		fr, err := w.pf.ReadFlowRun(ctx, id)
+		switch {
+		case errors.Is(err, prefect.ErrNotFound):
+			gone[id] = true
+		case err != nil:
+			w.log.Warn("reading a flow run failed; looking again later", "flow_run_id", id, "err", err)
+		default:
+			w.log.Warn("a flow run missing from a filter answer exists", "flow_run_id", id, "state", fr.StateType)
+			runs[id] = *fr
+		}
+	}
+	return runs, gone, nil
+}
+
+func stateOrGone(fr *prefect.FlowRun, found bool) string {
+	if !found {
+		return "deleted"
+	}
+	return fr.StateType
 }
 
 var uuidSuffix = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

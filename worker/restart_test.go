@@ -1,11 +1,11 @@
-//go:build knownbugs
-
 package worker_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,7 +58,11 @@ func (b *bed) startProcess(t *testing.T, name string) (*exec.Cmd, *syncBuffer) {
 		}
 		err := cmd.Wait()
 		if t.Failed() {
-			t.Logf("worker process (%v) output:\n%s", err, tail(out.String(), 8000))
+			head, dump, _ := strings.Cut(out.String(), "SIGQUIT")
+			t.Logf("worker process (%v) log:\n%s\ngoroutines:\n%s", err, tail(head, 6000), tail(workerGoroutines(dump), 12000))
+		}
+		if p := os.Getenv("ACIWORKER_TEST_WORKER_LOG"); p != "" {
+			os.WriteFile(filepath.Join(p, fmt.Sprintf("%s-%s-%d.log", t.Name(), name, cmd.Process.Pid)), []byte(out.String()), 0o644)
 		}
 	})
 	return cmd, out

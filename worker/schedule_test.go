@@ -77,21 +77,58 @@ func TestDecide(t *testing.T) {
 
 func TestAdoptable(t *testing.T) {
 	online := map[string]bool{"alive": true}
-	for _, tc := range []struct {
-		owner any
-		want  bool
-	}{{"me", true}, {"alive", false}, {"dead", true}, {nil, false}} {
-		fr := &prefect.FlowRun{Labels: map[string]any{}}
-		if tc.owner != nil {
-			fr.Labels[ownerLabel] = tc.owner
+	now := time.Unix(10000, 0)
+	const orphanAfter = time.Minute
+	mk := func(owner any, typ string, age time.Duration, pid string) *prefect.FlowRun {
+		at := now.Add(-age)
+		fr := &prefect.FlowRun{Labels: map[string]any{}, StateType: typ, InfrastructurePID: pid, State: &prefect.State{Type: typ, Timestamp: &at}}
+		if owner != nil {
+			fr.Labels[ownerLabel] = owner
 		}
-		if got := adoptable(fr, "me", online); got != tc.want {
-			t.Errorf("owner %v: adoptable = %v, want %v", tc.owner, got, tc.want)
+		return fr
+	}
+	for _, tc := range []struct {
+		name string
+		fr   *prefect.FlowRun
+		want bool
+	}{
+		{"mine", mk("me", "RUNNING", time.Second, "x:y"), true},
+		{"live owner", mk("alive", "RUNNING", time.Hour, "x:y"), false},
+		{"dead owner", mk("dead", "RUNNING", time.Second, "x:y"), true},
+		{"unlabelled, just claimed", mk(nil, "PENDING", time.Second, ""), false},
+		{"unlabelled, claimed long ago", mk(nil, "PENDING", 2*time.Minute, ""), true},
+		{"unlabelled, old, has a pid", mk(nil, "PENDING", 2*time.Minute, "x:y"), false},
+		{"unlabelled, old, running", mk(nil, "RUNNING", 2*time.Minute, ""), false},
+		{"unlabelled, no state timestamp", &prefect.FlowRun{StateType: "PENDING"}, false},
+	} {
+		if got := adoptable(tc.fr, "me", online, now, orphanAfter); got != tc.want {
+			t.Errorf("%s: adoptable = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
 
-func TestStaleGroup(t *testing.T) {
+func TestClaimedBy(t *testing.T) {
+	pending := func(tid string) *prefect.FlowRun {
+		return &prefect.FlowRun{StateType: "PENDING", State: &prefect.State{Type: "PENDING", StateDetails: prefect.StateDetails{TransitionID: tid}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		fr    *prefect.FlowRun
+		claim string
+		want  bool
+	}{
+		{"our pending", pending("t1"), "t1", true},
+		{"another worker's pending", pending("t2"), "t1", false},
+		{"rescheduled", &prefect.FlowRun{StateType: "SCHEDULED", State: &prefect.State{Type: "SCHEDULED"}}, "t1", false},
+		{"pending without transition id", pending(""), "t1", true},
+	} {
+		if got := claimedBy(tc.fr, tc.claim); got != tc.want {
+			t.Errorf("%s: claimedBy = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestStaleRun(t *testing.T) {
 	now := time.Unix(10000, 0)
 	recent, old := now.Add(-time.Second), now.Add(-time.Hour)
 	online := map[string]bool{"alive": true}
@@ -106,13 +143,14 @@ func TestStaleGroup(t *testing.T) {
 	}{
 		{"run deleted", &prefect.FlowRun{}, false, true},
 		{"running", mk("RUNNING", "me", old), true, false},
+		{"pending, being provisioned by another worker", mk("PENDING", "", old), true, false},
 		{"final, mine", mk("COMPLETED", "me", recent), true, true},
 		{"final, dead owner", mk("FAILED", "dead", recent), true, true},
 		{"final recently, live owner", mk("COMPLETED", "alive", recent), true, false},
 		{"final long ago, live owner", mk("CRASHED", "alive", old), true, true},
 	} {
-		if got := staleGroup(tc.fr, tc.found, "me", online, now); got != tc.want {
-			t.Errorf("%s: staleGroup = %v, want %v", tc.name, got, tc.want)
+		if got := staleRun(tc.fr, tc.found, "me", online, now); got != tc.want {
+			t.Errorf("%s: staleRun = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ type run struct {
 	fr      prefect.FlowRun
 	poolID  string
 	hasSlot bool
+	claim   string // transition id of our accepted Pending proposal
 
 	flow       *prefect.Flow
 	deployment *prefect.Deployment
@@ -141,6 +142,9 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
 	}
+	if !w.stillClaimed(ctx, r) {
+		return false, nil
+	}
 	if _, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
 		w.log.Debug("proposing Submitting failed (ignored)", "flow_run_id", r.id, "err", err)
 	}
@@ -152,6 +156,41 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	}
 	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure", fr.Name))
 	return true, nil
+}
+
+// stillClaimed re-reads the run before anything is created in Azure. A
+// claim that stayed unlabelled for long (this worker stalled between its
+// Pending proposal and its labels) may have been handed back to the pool
+// by another worker's orphan recovery; then the current state is no longer
+// the Pending this worker proposed and the run is someone else's.
+func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
+	var fr *prefect.FlowRun
+	err := retryTransient(ctx, func(ctx context.Context) (err error) {
+		fr, err = w.pf.ReadFlowRun(ctx, r.id)
+		return err
+	})
+	if err != nil {
+		// Unknown: go on, as Prefect's worker would without this check.
+		w.log.Warn("re-reading the claimed flow run failed; submitting anyway", "flow_run_id", r.id, "err", err)
+		return true
+	}
+	if claimedBy(fr, r.claim) {
+		return true
+	}
+	w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, fr.StateType))
+	return false
+}
+
+// claimedBy says whether the run's current state is the Pending state
+// proposed with transition id claim.
+func claimedBy(fr *prefect.FlowRun, claim string) bool {
+	if fr.StateType != prefect.StatePending {
+		return false
+	}
+	if claim == "" || fr.State == nil || fr.State.StateDetails.TransitionID == "" {
+		return true // nothing to compare: the type is all we know
+	}
+	return fr.State.StateDetails.TransitionID == claim
 }
 
 // proposePending claims the run. Only a returned PENDING state lets the
@@ -175,6 +214,7 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 		switch res.Status {
 		case prefect.StatusAccept, prefect.StatusReject:
 			if res.State != nil && res.State.Type == prefect.StatePending {
+				r.claim = st.StateDetails.TransitionID
 				return true
 			}
 			typ := "UNKNOWN"

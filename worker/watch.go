@@ -122,7 +122,7 @@ func (wt *watcher) round(ctx context.Context) {
 	w := wt.w
 	now := time.Now()
 
-	states, prefectOK := wt.prefectStates(ctx, runs)
+	states, gone, prefectOK := wt.prefectStates(ctx, runs)
 	lists := map[string]map[string]aci.GroupSummary{}
 	listed := map[string]bool{}
 	reads := 0
@@ -152,10 +152,10 @@ func (wt *watcher) round(ctx context.Context) {
 		if wd.killing.Load() {
 			continue
 		}
-		o := observation{PrefectKnown: prefectOK}
-		if prefectOK {
-			fr, ok := states[wd.r.id]
-			o.RunMissing = !ok
+		fr, found := states[wd.r.id]
+		o := observation{PrefectKnown: prefectOK && (found || gone[wd.r.id])}
+		if o.PrefectKnown {
+			o.RunMissing = !found
 			o.StateType = fr.StateType
 		}
 		if m, ok := lists[wd.r.tgt.listKey()]; ok {
@@ -201,27 +201,20 @@ func (wt *watcher) round(ctx context.Context) {
 	wg.Wait()
 }
 
-// prefectStates reads the state of every watched run, 200 per call.
-func (wt *watcher) prefectStates(ctx context.Context, runs []*watched) (map[string]prefect.FlowRun, bool) {
-	out := make(map[string]prefect.FlowRun, len(runs))
-	for i := 0; i < len(runs); i += prefectFilterChunk {
-		end := min(i+prefectFilterChunk, len(runs))
-		ids := make([]string, 0, end-i)
-		for _, wd := range runs[i:end] {
-			ids = append(ids, wd.r.id)
-		}
-		frs, err := wt.w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: ids, Limit: prefectFilterChunk})
-		if err != nil {
-			if ctx.Err() == nil {
-				wt.w.log.Warn("reading flow run states failed; retrying next round", "err", err)
-			}
-			return nil, false
-		}
-		for _, fr := range frs {
-			out[fr.ID] = fr
-		}
+// prefectStates reads the state of every watched run.
+func (wt *watcher) prefectStates(ctx context.Context, runs []*watched) (states map[string]prefect.FlowRun, gone map[string]bool, ok bool) {
+	ids := make([]string, len(runs))
+	for i, wd := range runs {
+		ids[i] = wd.r.id
 	}
-	return out, true
+	states, gone, err := wt.w.readRuns(ctx, ids)
+	if err != nil {
+		if ctx.Err() == nil {
+			wt.w.log.Warn("reading flow run states failed; retrying next round", "err", err)
+		}
+		return nil, nil, false
+	}
+	return states, gone, true
 }
 
 // read reads one group and decides whether its run is over.

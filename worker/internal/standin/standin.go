@@ -30,6 +30,7 @@ func Main(args []string) int {
 	final := fs.String("final", "COMPLETED", "final state type (empty: none)")
 	exit := fs.Int("exit", 0, "exit code")
 	hashEnv := fs.String("hash-env", "", "comma-separated variables whose sha256 to print")
+	untilFile := fs.String("until-file", "", "after Running, wait until this file exists (tests order events with it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,6 +53,14 @@ func Main(args []string) int {
 	}
 	fmt.Printf("stand-in flow run %s running\n", id)
 	time.Sleep(*sleep)
+	if *untilFile != "" {
+		for {
+			if _, err := os.Stat(*untilFile); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	if *final != "" {
 		if err := setState(ctx, api, id, strings.ToUpper(*final)); err != nil {
 			fmt.Fprintln(os.Stderr, "standin:", err)

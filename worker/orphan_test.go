@@ -1,0 +1,56 @@
+package worker_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aciworker/aciworker/internal/prefecttest"
+	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/worker"
+)
+
+// Regression (found by the soak): a worker killed between its Pending
+// proposal and its owner-label PATCH left the run Pending for ever, and a
+// worker killed after labelling but before its ARM deployment had the run
+// reported Crashed. Both runs are claimed but never submitted, so another
+// worker hands them back to the pool and they run to completion, each
+// with exactly one deployment.
+func TestOrphanedClaimsAreRescheduled(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("orphans", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
+	ctx := ctxFor(t, 3*time.Minute)
+	claim := func(id string) {
+		t.Helper()
+		st := prefect.StateCreate{Type: prefect.StatePending, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+		res, err := b.pf.SetFlowRunState(ctx, id, st, false)
+		if err != nil || res.Status != prefect.StatusAccept {
+			t.Fatalf("claiming %s as a worker that then dies: %v %+v", id, err, res)
+		}
+	}
+	unlabelled := b.runDeployment(dep, nil)
+	claim(unlabelled)
+	labelled := b.runDeployment(dep, nil)
+	claim(labelled)
+	if err := b.pf.UpdateFlowRunLabels(ctx, labelled, map[string]string{"prefect.worker.name": "ghost-worker-" + randomSuffix()}); err != nil {
+		t.Fatal(err)
+	}
+	b.startWorker(func(c *worker.Config) { c.OrphanAfter = time.Second })
+	for _, id := range []string{unlabelled, labelled} {
+		fr := b.waitFinal(id, 2*time.Minute)
+		if fr.StateType != prefect.StateCompleted {
+			t.Errorf("run %s: %s (%s), want COMPLETED", id, fr.StateType, stateMessage(fr))
+		}
+	}
+	for _, id := range []string{unlabelled, labelled} {
+		waitFor(t, 30*time.Second, "run "+id+"'s logs to say it was rescheduled", func() (bool, error) {
+			return strings.Contains(b.logs(id), "Rescheduled by worker"), nil
+		})
+	}
+	b.waitClean(time.Minute)
+	if n := b.emu.Counters().Count("deployments.put"); n != 2 {
+		t.Errorf("%d deployments for 2 runs; want exactly one each", n)
+	}
+}
