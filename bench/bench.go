@@ -22,6 +22,7 @@ import (
 
 	"github.com/aciworker/aciworker/bench/procstat"
 	"github.com/aciworker/aciworker/bench/report"
+	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/pyvenv"
 )
 
@@ -181,12 +182,13 @@ func Run(ctx context.Context, cfg Config) (*report.Document, error) {
 	if dbURL != "" {
 		database = "postgres (given)"
 	} else if cfg.Postgres {
-		pg, err := startPostgres(ctx, filepath.Join(cfg.OutDir, "postgres"), log)
+		pg, err := pgcluster.Start(ctx, 500)
 		if err != nil {
 			return nil, err
 		}
-		defer pg.stop()
-		dbURL, database = pg.url, "postgres"
+		defer pg.Stop()
+		log.Info("postgres ready", "log", pg.Log)
+		dbURL, database = pg.URL, "postgres"
 	}
 	srv, err := startPrefectServer(ctx, venv, cfg.OutDir, dbURL, log)
 	if err != nil {

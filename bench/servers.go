@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -154,93 +153,6 @@ func redactDB(u string) string {
 		}
 	}
 	return u
-}
-
-// postgres is a throwaway PostgreSQL cluster in a temporary directory, for
-// rows that SQLite cannot carry (hundreds of concurrent runs).
-type postgres struct {
-	proc *proc
-	url  string
-}
-
-func startPostgres(ctx context.Context, dir string, logger *slog.Logger) (*postgres, error) {
-	initdb, err := findPGTool("initdb")
-	if err != nil {
-		return nil, err
-	}
-	pgbin := filepath.Dir(initdb)
-	data := filepath.Join(dir, "pgdata")
-	sock := filepath.Join(dir, "pgsock")
-	for _, d := range []string{data, sock} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	// PostgreSQL refuses to run as root; when the bench is root, the
-	// cluster belongs to the system's postgres user.
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("postgres: running as root needs a 'postgres' user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		for _, d := range []string{dir, data, sock} {
-			if err := os.Chown(d, uid, gid); err != nil {
-				return nil, fmt.Errorf("postgres: chown %s: %w", d, err)
-			}
-		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	init := exec.CommandContext(ctx, initdb, "-D", data, "-U", "prefect", "--auth=trust", "-E", "UTF8")
-	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := init.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("postgres: initdb: %w\n%s", err, out)
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(filepath.Join(pgbin, "postgres"), "-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-k", sock, "-c", "max_connections=500", "-c", "fsync=off", "-c", "synchronous_commit=off")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	p, err := startProc("postgres", cmd, filepath.Join(dir, "postgres.log"))
-	if err != nil {
-		return nil, err
-	}
-	pg := &postgres{proc: p, url: fmt.Sprintf("postgresql+asyncpg://prefect@127.0.0.1:%d/postgres", port)}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if ok, perr := p.exited(); ok || time.Now().After(deadline) {
-			pg.stop()
-			return nil, fmt.Errorf("postgres did not start (%v, %v); see %s", err, perr, p.log.Name())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	logger.Info("postgres ready", "port", port)
-	return pg, nil
-}
-
-func (pg *postgres) stop() { pg.proc.stop(10 * time.Second) }
-
-func findPGTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
-	if len(matches) > 0 {
-		return matches[len(matches)-1], nil
-	}
-	return "", fmt.Errorf("postgres: %s not found on PATH or in the usual PostgreSQL install directory", name)
 }
 
 // baseEnv is the environment every child starts from: the bench's own,

@@ -1,17 +1,13 @@
 package soak
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -162,91 +158,3 @@ func (p *proc) exited() (bool, string) {
 		return false, ""
 	}
 }
-
-// postgres is a throwaway PostgreSQL cluster for the Prefect server: SQLite
-// answers "database is locked" under a soak's load.
-type postgres struct {
-	proc *proc
-	URL  string
-}
-
-func findPG(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name); len(m) > 0 {
-		return m[len(m)-1], nil
-	}
-	return "", fmt.Errorf("postgres: %s not found on PATH nor under the usual install directory", name)
-}
-
-func startPostgres(ctx context.Context, dir string) (*postgres, error) {
-	initdb, err := findPG("initdb")
-	if err != nil {
-		return nil, err
-	}
-	server := filepath.Join(filepath.Dir(initdb), "postgres")
-	data, sock := filepath.Join(dir, "pgdata"), filepath.Join(dir, "pgsock")
-	for _, d := range []string{data, sock} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	// PostgreSQL refuses to run as root: then the cluster belongs to the
-	// system's postgres user.
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("postgres: running as root needs a 'postgres' user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		for _, d := range []string{dir, data, sock} {
-			if err := os.Chown(d, uid, gid); err != nil {
-				return nil, fmt.Errorf("postgres: chown %s: %w", d, err)
-			}
-		}
-	}
-	init := exec.CommandContext(ctx, initdb, "-D", data, "-U", "prefect", "--auth=trust", "-E", "UTF8")
-	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	var out bytes.Buffer
-	init.Stdout, init.Stderr = &out, &out
-	if err := init.Run(); err != nil {
-		return nil, fmt.Errorf("postgres: initdb: %w\n%s", err, out.String())
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	p := &proc{name: "postgres", bin: server, logs: dir, args: []string{"-D", data, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-k", sock, "-c", "max_connections=300", "-c", "fsync=off", "-c", "synchronous_commit=off"}}
-	p.cred = cred
-	if err := p.start(); err != nil {
-		return nil, err
-	}
-	pg := &postgres{proc: p, URL: fmt.Sprintf("postgresql+asyncpg://prefect@127.0.0.1:%d/postgres", port)}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return pg, nil
-		}
-		if gone, why := p.exited(); gone || time.Now().After(deadline) {
-			p.signal(syscall.SIGTERM, 5*time.Second)
-			return nil, fmt.Errorf("postgres did not start: %v %s", err, why)
-		}
-		select {
-		case <-ctx.Done():
-			p.signal(syscall.SIGTERM, 5*time.Second)
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func (pg *postgres) stop() { pg.proc.signal(syscall.SIGTERM, 10*time.Second) }

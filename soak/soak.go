@@ -23,6 +23,7 @@ import (
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/runtime"
+	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
 )
@@ -144,7 +145,7 @@ type soak struct {
 	rndM sync.Mutex
 
 	srv  *prefecttest.Server
-	pg   *postgres
+	pg   *pgcluster.Cluster
 	emu  *emulator.Emulator
 	pf   *prefect.Client
 	az   *aci.Client
@@ -255,7 +256,7 @@ func (s *soak) setup(ctx context.Context, rep *Report) error {
 	rep.Database = "sqlite"
 	if cfg.Postgres && dbURL == "" {
 		s.log.Info("starting PostgreSQL")
-		pg, err := startPostgres(ctx, filepath.Join(s.out, "postgres"))
+		pg, err := pgcluster.Start(ctx, 300)
 		if err != nil {
 			return err
 		}
@@ -361,7 +362,10 @@ func (s *soak) teardown() {
 		_ = s.srv.Stop()
 	}
 	if s.pg != nil {
-		s.pg.stop()
+		if data, err := os.ReadFile(s.pg.Log); err == nil {
+			_ = os.WriteFile(filepath.Join(s.out, "logs", "postgres.log"), data, 0o644)
+		}
+		_ = s.pg.Stop()
 	}
 }
 
@@ -394,9 +398,8 @@ func every(ctx context.Context, d time.Duration, f func()) {
 // it: the SQLite server was seen to stall for minutes after a SIGKILLed
 // client.
 func CIConfig() Config {
-	_, err := findPG("initdb")
 	return Config{
-		Postgres: err == nil,
+		Postgres: pgcluster.Available(),
 		Runs:     60, Rate: 1.5,
 		SleepMin: 500 * time.Millisecond, SleepMax: 3 * time.Second,
 		ARM5xxShare: 0.05, ProvisionShare: 0.02, KillShare: 0.05,

@@ -1,9 +1,3 @@
-//go:build soak
-
-// The CI-sized soak is behind the "soak" build tag while the worker bug it
-// found (runs left Pending when the worker is killed between its Pending
-// proposal and its owner label) is open: run it with
-// go test -tags soak -run TestSoakCI ./soak/
 package soak
 
 import (

@@ -47,19 +47,59 @@ func adoptable(fr *prefect.FlowRun, me string, online map[string]bool, now time.
 	return now.Sub(*fr.State.Timestamp) > orphanAfter
 }
 
-// onlineWorkers lists the names of the pool's online workers.
+// poolWorkers is what the pool's worker list says about other workers.
+type poolWorkers struct {
+	online   map[string]bool      // ONLINE now
+	lastSeen map[string]time.Time // last heartbeat, when known
+}
+
+// onlineWorkers lists the pool's online workers (other than this one).
 func (w *Worker) onlineWorkers(ctx context.Context) (map[string]bool, error) {
+	pw, err := w.poolWorkers(ctx)
+	return pw.online, err
+}
+
+func (w *Worker) poolWorkers(ctx context.Context) (poolWorkers, error) {
 	ws, err := w.pf.ListWorkers(ctx, w.cfg.Pool)
 	if err != nil {
-		return nil, err
+		return poolWorkers{}, err
 	}
-	online := map[string]bool{}
+	pw := poolWorkers{online: map[string]bool{}, lastSeen: map[string]time.Time{}}
 	for _, x := range ws {
-		if strings.EqualFold(x.Status, "ONLINE") && x.Name != w.cfg.Name {
-			online[x.Name] = true
+		if x.Name == w.cfg.Name {
+			continue
+		}
+		if strings.EqualFold(x.Status, "ONLINE") {
+			pw.online[x.Name] = true
+		}
+		if x.LastHeartbeatTime != nil {
+			pw.lastSeen[x.Name] = *x.LastHeartbeatTime
 		}
 	}
-	return online, nil
+	return pw, nil
+}
+
+// claimAbandoned decides whether a Pending run with nothing created for it
+// may go back to the pool. Giving back a run whose worker is alive but slow
+// would have it run twice, so more than "not online" is asked for: the
+// claim must be older than orphanAfter and a named owner must have been
+// silent (no heartbeat) for as long. Prefect marks a worker offline after
+// three missed heartbeats, which an overloaded server alone can cause. A
+// claim in this worker's own name is the claim of a process that is gone
+// (a restart), so it goes back at once.
+func claimAbandoned(fr *prefect.FlowRun, me string, lastSeen map[string]time.Time, now time.Time, orphanAfter time.Duration) bool {
+	owner, _ := fr.Labels[ownerLabel].(string)
+	if owner == me {
+		return true // this worker's name: the process that claimed it is gone
+	}
+	if fr.State == nil || fr.State.Timestamp == nil || now.Sub(*fr.State.Timestamp) <= orphanAfter {
+		return false
+	}
+	if owner == "" {
+		return true
+	}
+	seen, ok := lastSeen[owner]
+	return !ok || now.Sub(seen) > orphanAfter
 }
 
 // adoptOnce looks for runs of the pool in flight that no one watches.
@@ -91,7 +131,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	if len(runs) == 0 {
 		return nil
 	}
-	online, err := w.onlineWorkers(ctx)
+	pw, err := w.poolWorkers(ctx)
 	if err != nil {
 		w.log.Warn("listing the pool's workers failed; retrying", "err", err)
 		return err
@@ -99,7 +139,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	now := time.Now()
 	for i := range runs {
 		fr := runs[i]
-		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, online, now, w.cfg.OrphanAfter) {
+		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) {
 			continue
 		}
 		group := ""
@@ -115,7 +155,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 		} else if !strings.EqualFold(fr.StateType, prefect.StatePending) {
 			continue
 		}
-		r := &run{id: fr.ID, fr: fr, adopted: true}
+		r := &run{id: fr.ID, fr: fr, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
 		if !w.takeInflight(fr.ID, r) {
 			continue
 		}
@@ -197,8 +237,11 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 	switch {
 	case errors.Is(err, aci.ErrNotFound):
 		// Claimed, never submitted: nothing ran, so the run goes back to
-		// the pool rather than being lost as Crashed.
-		w.reschedule(ctx, r)
+		// the pool rather than being lost as Crashed, once its claim is
+		// surely abandoned (else its worker may be about to deploy).
+		if r.abandoned {
+			w.reschedule(ctx, r)
+		}
 	case err != nil, res == nil:
 		// Still deploying, or Azure did not answer: look again next round.
 	case !res.Succeeded():

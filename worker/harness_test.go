@@ -31,7 +31,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-standin" {
 		os.Exit(standin.Main(os.Args[2:]))
 	}
-	prefecttest.Main(m, prefecttest.Options{})
+	// ACIWORKER_TEST_POSTGRES=1 puts the package's Prefect server on
+	// PostgreSQL, for the issue-sized scale runs SQLite cannot carry.
+	prefecttest.Main(m, prefecttest.Options{Postgres: os.Getenv("ACIWORKER_TEST_POSTGRES") != ""})
 }
 
 // bed is one end-to-end test bed: the package's Prefect server, an emulator

@@ -154,3 +154,35 @@ func TestStaleRun(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimAbandoned(t *testing.T) {
+	now := time.Unix(10000, 0)
+	const orphanAfter = time.Minute
+	lastSeen := map[string]time.Time{"slow": now.Add(-10 * time.Second), "dead": now.Add(-time.Hour)}
+	mk := func(owner string, age time.Duration) *prefect.FlowRun {
+		at := now.Add(-age)
+		fr := &prefect.FlowRun{StateType: "PENDING", Labels: map[string]any{}, State: &prefect.State{Type: "PENDING", Timestamp: &at}}
+		if owner != "" {
+			fr.Labels[ownerLabel] = owner
+		}
+		return fr
+	}
+	for _, tc := range []struct {
+		name string
+		fr   *prefect.FlowRun
+		want bool
+	}{
+		{"unlabelled, recent claim", mk("", 10*time.Second), false},
+		{"unlabelled, old claim", mk("", 2*time.Minute), true},
+		{"mine, old claim", mk("me", 2*time.Minute), true},
+		{"mine, recent claim (a restart)", mk("me", time.Second), true},
+		{"owner offline but heard from lately", mk("slow", 2*time.Minute), false},
+		{"owner silent for long", mk("dead", 2*time.Minute), true},
+		{"owner never heard from", mk("unknown", 2*time.Minute), true},
+		{"no state timestamp", &prefect.FlowRun{StateType: "PENDING"}, false},
+	} {
+		if got := claimAbandoned(tc.fr, "me", lastSeen, now, orphanAfter); got != tc.want {
+			t.Errorf("%s: claimAbandoned = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -27,6 +27,7 @@ type run struct {
 	group      string
 	container  string
 	adopted    bool
+	abandoned  bool // adopted Pending claim that may go back to the pool
 
 	outcome  chan outcome // the watcher's verdict, exactly once
 	logFinal chan bool
@@ -142,11 +143,11 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
 	}
-	if !w.stillClaimed(ctx, r) {
-		return false, nil
-	}
 	if _, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
 		w.log.Debug("proposing Submitting failed (ignored)", "flow_run_id", r.id, "err", err)
+	}
+	if !w.stillClaimed(ctx, r) {
+		return false, nil
 	}
 	if err := w.provision(ctx, r); err != nil {
 		return false, err

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/pyvenv"
 )
 
@@ -36,6 +37,10 @@ type Options struct {
 	// DatabaseURL replaces the default SQLite file in the server's temp dir,
 	// e.g. postgresql+asyncpg://u:p@127.0.0.1:5432/db for large benchmarks.
 	DatabaseURL string
+	// Postgres runs the server on a PostgreSQL cluster of its own (made
+	// and removed with the server) instead of SQLite, which answers
+	// "database is locked" with hundreds of runs in flight.
+	Postgres bool
 	// Env holds extra "KEY=VALUE" settings for the server process (they win).
 	Env []string
 	// Args are extra `prefect server start` arguments, e.g. "--no-services".
@@ -59,6 +64,7 @@ type Server struct {
 	mu   sync.Mutex
 	proc *process
 	gone bool
+	pg   *pgcluster.Cluster
 }
 
 type process struct {
@@ -98,12 +104,25 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("prefecttest: %w", err)
 		}
 	}
+	if opts.Postgres && opts.DatabaseURL == "" {
+		if s.pg, err = pgcluster.Start(ctx, 500); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("prefecttest: %w", err)
+		}
+		s.opts.DatabaseURL = s.pg.URL
+	}
+	fail := func(err error) (*Server, error) {
+		os.RemoveAll(dir)
+		if s.pg != nil {
+			s.pg.Stop()
+		}
+		return nil, err
+	}
 	// Another process can grab the port between our probe and the server's
 	// bind; a fresh port on "address already in use" makes that harmless.
 	for attempt := 0; ; attempt++ {
 		if s.Port, err = freePort(); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("prefecttest: free port: %w", err)
+			return fail(fmt.Errorf("prefecttest: free port: %w", err))
 		}
 		s.APIURL = "http://127.0.0.1:" + strconv.Itoa(s.Port) + "/api"
 		err = s.launch(ctx)
@@ -111,8 +130,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return s, nil
 		}
 		if attempt >= 2 || !strings.Contains(s.logTail(), "address already in use") {
-			os.RemoveAll(dir)
-			return nil, err
+			return fail(err)
 		}
 	}
 }
@@ -284,10 +302,14 @@ func (s *Server) Stop() error {
 		return nil
 	}
 	s.kill(p)
-	if err := os.RemoveAll(s.dir); err != nil {
-		return fmt.Errorf("prefecttest: remove %s: %w", s.dir, err)
+	var errs []error
+	if s.pg != nil {
+		errs = append(errs, s.pg.Stop())
 	}
-	return nil
+	if err := os.RemoveAll(s.dir); err != nil {
+		errs = append(errs, fmt.Errorf("prefecttest: remove %s: %w", s.dir, err))
+	}
+	return errors.Join(errs...)
 }
 
 // Restart stops the server and starts it again on the same port with the
