@@ -38,8 +38,15 @@ func (w *Worker) finish(ctx context.Context, r *run, o outcome) {
 		w.proposeCrashed(ctx, r.id, msg)
 	case outAbandoned:
 		w.runLog(r.id, prefect.LevelWarning, fmt.Sprintf("The flow run is final but its container kept running for %s; removing container group %s.", terminalGrace, r.group))
+	case outProvisionFailed:
+		reason := o.group.FailureReason()
+		if reason == "" {
+			reason = "Azure gave no reason"
+		}
+		w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: container group %s failed to provision: %s", r.group, w.red.String(reason)))
 	}
-	w.cleanup(ctx, r, o.kind != outVanished)
+	// Groups that failed to provision are always removed, kept or not.
+	w.cleanup(ctx, r, o.kind != outVanished && o.kind != outProvisionFailed)
 }
 
 // attachTail puts the last lines of the container's output into the flow

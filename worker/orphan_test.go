@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
@@ -53,4 +54,50 @@ func TestOrphanedClaimsAreRescheduled(t *testing.T) {
 	if n := b.emu.Counters().Count("deployments.put"); n != 2 {
 		t.Errorf("%d deployments for 2 runs; want exactly one each", n)
 	}
+}
+
+// Regression (found by the soak): a worker killed after its deployment
+// failed but before it reported the run left a Pending run with a group
+// that failed to provision. The worker that adopts the run reports it
+// Crashed with Azure's reason and removes the group and the record; before
+// the fix it watched that group for ever.
+func TestAdoptedClaimWithFailedProvisioning(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("half-submitted", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
+	ctx := ctxFor(t, 3*time.Minute)
+	id := b.runDeployment(dep, nil)
+	st := prefect.StateCreate{Type: prefect.StatePending, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+	if res, err := b.pf.SetFlowRunState(ctx, id, st, false); err != nil || res.Status != prefect.StatusAccept {
+		t.Fatalf("claiming %s: %v %+v", id, err, res)
+	}
+	if err := b.pf.UpdateFlowRunLabels(ctx, id, map[string]string{"prefect.worker.name": "killed-worker-" + randomSuffix()}); err != nil {
+		t.Fatal(err)
+	}
+	// What the killed worker got as far as: a deployment that failed and
+	// left its container group behind.
+	const reason = "The requested resource is not available in the location 'eastus' at this moment."
+	b.emu.FailProvisioning(1, "ServiceUnavailable", reason)
+	group := worker.GroupName("half-submitted", id)
+	p, err := aci.Prepare(aci.Job{GroupName: group, Image: aci.DefaultImage, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg := b.emu.Settings().ResourceGroup
+	if err := b.az.Deploy(ctx, rg, p); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := b.az.WaitDeployment(ctx, rg, p.DeploymentName); err != nil || res.Succeeded() {
+		t.Fatalf("the staged deployment should have failed: %v %+v", err, res)
+	}
+	if _, err := b.az.GetGroup(ctx, rg, group); err != nil {
+		t.Fatalf("the failed deployment left no group to adopt: %v", err)
+	}
+	b.startWorker(func(c *worker.Config) { c.OrphanAfter = time.Second })
+	fr := b.waitFinal(id, 2*time.Minute)
+	if fr.StateType != prefect.StateCrashed || !strings.Contains(stateMessage(fr), "not available in the location") {
+		t.Errorf("state %s (%s), want CRASHED with Azure's reason", fr.StateType, stateMessage(fr))
+	}
+	b.waitClean(time.Minute)
 }

@@ -143,8 +143,13 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
 	}
-	if _, err := w.pf.SetFlowRunState(ctx, r.id, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
+	// Prefect's server accepts this Pending -> Pending rename, so the
+	// claim's transition id becomes this one.
+	sub := prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting", StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+	if res, err := w.pf.SetFlowRunState(ctx, r.id, sub, false); err != nil {
 		w.log.Debug("proposing Submitting failed (ignored)", "flow_run_id", r.id, "err", err)
+	} else if res.Status == prefect.StatusAccept || res.Status == prefect.StatusReject && res.State != nil && res.State.StateDetails.TransitionID == sub.StateDetails.TransitionID {
+		r.claim = sub.StateDetails.TransitionID
 	}
 	if !w.stillClaimed(ctx, r) {
 		return false, nil

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,11 +16,12 @@ import (
 type outcomeKind int
 
 const (
-	outExited    outcomeKind = iota // the container terminated (code known)
-	outVanished                     // the group disappeared before it ended
-	outCancelled                    // the worker removed it on cancellation
-	outRunGone                      // the flow run was deleted from Prefect
-	outAbandoned                    // final in Prefect, the container never ended in time
+	outExited          outcomeKind = iota // the container terminated (code known)
+	outVanished                           // the group disappeared before it ended
+	outCancelled                          // the worker removed it on cancellation
+	outRunGone                            // the flow run was deleted from Prefect
+	outAbandoned                          // final in Prefect, the container never ended in time
+	outProvisionFailed                    // the group failed to provision and never ran
 )
 
 type outcome struct {
@@ -235,6 +237,12 @@ func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period 
 	r.noteContainer(g)
 	if code, done := g.Outcome(); done {
 		wt.deliver(wd, outcome{kind: outExited, code: code, group: g})
+		return
+	}
+	// A group whose provisioning failed never starts: typically one a
+	// worker was killed while submitting, then adopted by another.
+	if strings.EqualFold(g.ProvisioningState, "Failed") && !g.Started() {
+		wt.deliver(wd, outcome{kind: outProvisionFailed, group: g})
 		return
 	}
 	if !wd.st.TerminalSince.IsZero() && now.Sub(wd.st.TerminalSince) > terminalGrace {
