@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -34,13 +35,21 @@ func (a *armReader) do(ctx context.Context, method, path, apiVersion string) ([]
 		return nil, fmt.Errorf("token: %w", err)
 	}
 	u := a.base + path + "?api-version=" + url.QueryEscape(apiVersion)
+	// The soak injects 429 bursts and 5xx: keep trying for up to two
+	// minutes, waiting as long as ARM's Retry-After asks.
 	var last error
-	for attempt := range 6 {
+	deadline := time.Now().Add(2 * time.Minute)
+	wait := time.Duration(0)
+	for attempt := 0; attempt == 0 || time.Now().Before(deadline); attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
+			if wait <= 0 {
+				wait = time.Duration(min(attempt, 6)) * 500 * time.Millisecond
+			}
+			if err := sleepCtx(ctx, wait); err != nil {
 				return nil, err
 			}
 		}
+		wait = 0
 		req, err := http.NewRequestWithContext(ctx, method, u, nil)
 		if err != nil {
 			return nil, err
@@ -60,6 +69,9 @@ func (a *armReader) do(ctx context.Context, method, path, apiVersion string) ([]
 			return nil, errGone
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 			last = fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+				wait = time.Duration(secs) * time.Second
+			}
 		case resp.StatusCode >= 300:
 			return nil, fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, resp.StatusCode, body)
 		default:
