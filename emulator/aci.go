@@ -556,8 +556,7 @@ func (e *Emulator) putGroupHTTP(q *armRequest) {
 	}
 	op := e.newOp(q.rt.sub, g.id, g.opStatus())
 	loc := g.location()
-	q.w.Header().Set("Azure-AsyncOperation", q.base()+"/subscriptions/"+q.rt.sub+"/providers/Microsoft.ContainerInstance/locations/"+loc+"/operations/"+op.id+"?api-version="+q.apiVersion())
-	e.setPollHint(q.w)
+	e.aciAsyncOperation(q, loc, op.id)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -629,8 +628,7 @@ func (e *Emulator) deleteGroup(q *armRequest) {
 		}
 		return "Running", nil
 	})
-	q.w.Header().Set("Azure-AsyncOperation", q.base()+"/subscriptions/"+q.rt.sub+"/providers/Microsoft.ContainerInstance/locations/"+g.location()+"/operations/"+op.id+"?api-version="+q.apiVersion())
-	e.setPollHint(q.w)
+	e.aciAsyncOperation(q, g.location(), op.id)
 	q.w.WriteHeader(http.StatusAccepted)
 }
 
@@ -657,9 +655,7 @@ func (e *Emulator) groupAction(q *armRequest) {
 	case "start":
 		g.reprovision(nil)
 		op := e.newOp(q.rt.sub, g.id, g.opStatus())
-		q.w.Header().Set("Location", q.base()+"/subscriptions/"+q.rt.sub+"/operationresults/"+op.id+"?api-version="+q.apiVersion())
-		e.setPollHint(q.w)
-		q.w.WriteHeader(http.StatusAccepted)
+		e.acceptedWithLocation(q, op.id)
 	}
 }
 

@@ -277,9 +277,7 @@ func (e *Emulator) deleteDeployment(q *armRequest) {
 	delete(rg.deployments, key)
 	e.mu.Unlock()
 	op := e.newOp(q.rt.sub, d.id, func() (string, *apiError) { return "Succeeded", nil })
-	q.w.Header().Set("Location", q.base()+"/subscriptions/"+q.rt.sub+"/operationresults/"+op.id+"?api-version="+q.apiVersion())
-	e.setPollHint(q.w)
-	q.w.WriteHeader(http.StatusAccepted)
+	e.acceptedWithLocation(q, op.id)
 }
 
 func (e *Emulator) putDeployment(q *armRequest) {

@@ -41,6 +41,21 @@ func (e *Emulator) lookupOp(id string) *asyncOp {
 	return e.ops[strings.ToLower(id)]
 }
 
+// acceptedWithLocation answers 202 for an operation polled through a
+// Location header (ARM's operationresults), as deletes are.
+func (e *Emulator) acceptedWithLocation(q *armRequest, opID string) {
+	q.w.Header().Set("Location", q.base()+"/subscriptions/"+q.rt.sub+"/operationresults/"+opID+"?api-version="+q.apiVersion())
+	e.setPollHint(q.w)
+	q.w.WriteHeader(http.StatusAccepted)
+}
+
+// aciAsyncOperation names the ACI operation to poll (Azure-AsyncOperation
+// under the group's location); the caller writes the status.
+func (e *Emulator) aciAsyncOperation(q *armRequest, location, opID string) {
+	q.w.Header().Set("Azure-AsyncOperation", q.base()+"/subscriptions/"+q.rt.sub+"/providers/Microsoft.ContainerInstance/locations/"+location+"/operations/"+opID+"?api-version="+q.apiVersion())
+	e.setPollHint(q.w)
+}
+
 // setPollHint tells pollers how long to wait before the next poll.
 func (e *Emulator) setPollHint(w http.ResponseWriter) {
 	d := e.cfg.LROPollHint

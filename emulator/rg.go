@@ -224,7 +224,5 @@ func (e *Emulator) deleteResourceGroup(q *armRequest) {
 		}
 		return "Succeeded", nil
 	})
-	q.w.Header().Set("Location", q.base()+"/subscriptions/"+q.rt.sub+"/operationresults/"+op.id+"?api-version="+q.apiVersion())
-	e.setPollHint(q.w)
-	q.w.WriteHeader(http.StatusAccepted)
+	e.acceptedWithLocation(q, op.id)
 }

@@ -687,25 +687,9 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 					return deepCopy(data), nil
 				}
 			}
-			out := make(map[string]any, len(tt))
-			for k, v := range tt {
-				nv, err := resolve(v)
-				if err != nil {
-					return nil, err
-				}
-				out[k] = nv
-			}
-			return out, nil
+			return mapValues(tt, resolve)
 		case []any:
-			out := make([]any, 0, len(tt))
-			for _, v := range tt {
-				nv, err := resolve(v)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, nv)
-			}
-			return out, nil
+			return mapItems(tt, resolve)
 		case string:
 			phs := findPlaceholders(tt)
 			hasBlock := false
@@ -807,29 +791,40 @@ func ResolveVariables(ctx context.Context, template any, r Resolver) (any, error
 			}
 			return out, nil
 		case map[string]any:
-			out := make(map[string]any, len(tt))
-			for k, v := range tt {
-				nv, err := resolve(v)
-				if err != nil {
-					return nil, err
-				}
-				out[k] = nv
-			}
-			return out, nil
+			return mapValues(tt, resolve)
 		case []any:
-			out := make([]any, 0, len(tt))
-			for _, v := range tt {
-				nv, err := resolve(v)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, nv)
-			}
-			return out, nil
+			return mapItems(tt, resolve)
 		}
 		return t, nil
 	}
 	return resolve(template)
+}
+
+// mapValues rebuilds a JSON object with f applied to each value; the
+// resolution passes walk templates with it.
+func mapValues(m map[string]any, f func(any) (any, error)) (any, error) {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		nv, err := f(v)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = nv
+	}
+	return out, nil
+}
+
+// mapItems rebuilds a JSON list with f applied to each item.
+func mapItems(l []any, f func(any) (any, error)) (any, error) {
+	out := make([]any, 0, len(l))
+	for _, v := range l {
+		nv, err := f(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, nv)
+	}
+	return out, nil
 }
 
 func truthy(v any) bool {
