@@ -31,6 +31,7 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 		}
 		return err
 	}
+	w.pollOnce1.Do(func() { close(w.polled) })
 	for _, wr := range runs {
 		fr := wr.FlowRun
 		if w.isInflight(fr.ID) {

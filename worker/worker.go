@@ -42,6 +42,8 @@ type Worker struct {
 	badPIDs  map[string]bool // runs whose malformed pid was reported
 
 	lastPoll   atomic.Int64 // unix nanoseconds
+	polled     chan struct{} // closed by the first poll Prefect answered
+	pollOnce1  sync.Once
 	runs       sync.WaitGroup
 	typeWarned atomic.Bool
 }
@@ -58,6 +60,7 @@ func New(cfg Config) (*Worker, error) {
 		environ:  map[string]string{},
 		inflight: map[string]*run{},
 		synced:   make(chan struct{}),
+		polled:   make(chan struct{}),
 	}
 	for _, kv := range cfg.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -123,6 +126,11 @@ func workerSecrets(env map[string]string) []string {
 
 // Name is the worker's name in Prefect.
 func (w *Worker) Name() string { return w.cfg.Name }
+
+// FirstPoll is closed once the worker has synced with its pool and Prefect
+// has answered its first query for scheduled runs: from then on it picks
+// up work.
+func (w *Worker) FirstPoll() <-chan struct{} { return w.polled }
 
 // Run runs the worker until ctx ends (or, with RunOnce, until the runs of
 // one poll are done). On ctx's end it stops polling and returns without
