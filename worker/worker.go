@@ -41,7 +41,7 @@ type Worker struct {
 	syncOnce sync.Once
 	badPIDs  map[string]bool // runs whose malformed pid was reported
 
-	lastPoll   atomic.Int64 // unix nanoseconds
+	lastPoll   atomic.Int64  // unix nanoseconds
 	polled     chan struct{} // closed by the first poll Prefect answered
 	pollOnce1  sync.Once
 	runs       sync.WaitGroup
