@@ -201,6 +201,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		out = d
 	}
+	// Absolute: the binaries built under it are started from other
+	// working directories.
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(out, "logs"), 0o755); err != nil {
 		return nil, err
 	}
