@@ -23,6 +23,48 @@ import (
 // ownerLabel is the flow-run label Prefect's workers set to their name.
 const ownerLabel = "prefect.worker.name"
 
+// A claim (the Pending proposal) names its worker in the state message:
+// the claim and its owner are then one write, while the owner label comes
+// later (and never, if the worker dies in between).
+const (
+	claimPrefix = "Claimed by worker '"
+	claimSuffix = "'"
+)
+
+func claimMessage(worker string) string { return claimPrefix + worker + claimSuffix }
+
+// reschedulePrefix starts the message of a Scheduled state that handed an
+// abandoned claim back to the pool.
+const reschedulePrefix = "Rescheduled by worker "
+
+// rescheduledLabel marks a run handed back by orphan recovery, with the
+// name of the worker that did it. A label, not the state: the scheduled
+// runs a worker polls come without their state, and Prefect's late-runs
+// service replaces the Scheduled state of a run that waits.
+const rescheduledLabel = "aciworker.rescheduled-by"
+
+// runOwner is the worker a run belongs to: for a Pending run, the worker its
+// claim names (the current state was written by it, whatever the labels
+// say); otherwise, or for a claim by a worker that does not name itself
+// (Prefect's), the owner label.
+func runOwner(fr *prefect.FlowRun) string {
+	if strings.EqualFold(fr.StateType, prefect.StatePending) && fr.State != nil {
+		m := fr.State.Message
+		if strings.HasPrefix(m, claimPrefix) && strings.HasSuffix(m, claimSuffix) && len(m) > len(claimPrefix)+len(claimSuffix) {
+			return m[len(claimPrefix) : len(m)-len(claimSuffix)]
+		}
+	}
+	o, _ := fr.Labels[ownerLabel].(string)
+	return o
+}
+
+// rescheduled says whether the run was handed back to the pool by orphan
+// recovery: its previous claim's worker may have deployed after all.
+func rescheduled(fr *prefect.FlowRun) bool {
+	by, _ := fr.Labels[rescheduledLabel].(string)
+	return by != ""
+}
+
 func (w *Worker) adoptLoop(ctx context.Context) {
 	every(ctx, w.cfg.AdoptInterval, true, func(ctx context.Context) error {
 		return w.adoptOnce(ctx)
@@ -32,8 +74,7 @@ func (w *Worker) adoptLoop(ctx context.Context) {
 // adoptable decides whether a run nobody in this process watches is ours
 // to take over.
 func adoptable(fr *prefect.FlowRun, me string, online map[string]bool, now time.Time, orphanAfter time.Duration) bool {
-	owner, _ := fr.Labels[ownerLabel].(string)
-	switch {
+	switch owner := runOwner(fr); {
 	case owner == me:
 		return true
 	case owner != "":
@@ -88,7 +129,7 @@ func (w *Worker) poolWorkers(ctx context.Context) (poolWorkers, error) {
 // claim in this worker's own name is the claim of a process that is gone
 // (a restart), so it goes back at once.
 func claimAbandoned(fr *prefect.FlowRun, me string, lastSeen map[string]time.Time, now time.Time, orphanAfter time.Duration) bool {
-	owner, _ := fr.Labels[ownerLabel].(string)
+	owner := runOwner(fr)
 	if owner == me {
 		return true // this worker's name: the process that claimed it is gone
 	}
@@ -254,8 +295,13 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 
 // reschedule hands a claimed but never submitted run back to the pool: it
 // becomes Scheduled for now, and whichever worker's Pending proposal wins
-// runs it. The run is re-read first so that a claim made since the
-// adoption round (a new Pending state) is left alone.
+// runs it. Prefect has no conditional write, so everything the decision
+// rests on is looked at again, Azure last, right before the write: the
+// claim (a new Pending state is a new claim), whether it is still
+// abandoned (its worker may have labelled it or been heard from since the
+// adoption round), and whether its deployment has appeared (its worker was
+// alive after all). What slips through the remaining moment is caught by
+// the next claimant, which looks for the deployment before it deploys.
 func (w *Worker) reschedule(ctx context.Context, r *run) {
 	fr, err := w.pf.ReadFlowRun(ctx, r.id)
 	if err != nil {
@@ -265,14 +311,32 @@ func (w *Worker) reschedule(ctx context.Context, r *run) {
 	if fr.StateType != prefect.StatePending || fr.State == nil || r.fr.State == nil || fr.State.ID != r.fr.State.ID {
 		return // moved on since: not orphaned any more
 	}
+	pw, err := w.poolWorkers(ctx)
+	if err != nil {
+		w.log.Warn("listing the pool's workers failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return
+	}
+	if !claimAbandoned(fr, w.cfg.Name, pw.lastSeen, time.Now(), w.cfg.OrphanAfter) {
+		return
+	}
+	if _, _, err := r.tgt.client.PollDeployment(ctx, r.tgt.rg, r.deploymentName()); !errors.Is(err, aci.ErrNotFound) {
+		return // deploying after all, or Azure did not answer: next round
+	}
+	// The mark goes first: a mark on a run that was not handed back after
+	// all costs its next claimant one read; a hand-back without the mark
+	// could have the run deployed twice.
+	if err := w.pf.UpdateFlowRunLabels(ctx, r.id, map[string]string{rescheduledLabel: w.cfg.Name}); err != nil {
+		w.log.Warn("marking an orphaned flow run failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return
+	}
 	now := time.Now().UTC()
-	owner, _ := fr.Labels[ownerLabel].(string)
+	owner := runOwner(fr)
 	if owner == "" {
 		owner = "an unknown worker"
 	} else {
 		owner = fmt.Sprintf("worker '%s'", owner)
 	}
-	msg := fmt.Sprintf("Rescheduled by worker '%s': the flow run was claimed by %s, which stopped before it created the container group", w.cfg.Name, owner)
+	msg := fmt.Sprintf("%s'%s': the flow run was claimed by %s, which stopped before it created the container group", reschedulePrefix, w.cfg.Name, owner)
 	st := prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", Message: msg,
 		StateDetails: prefect.StateDetails{ScheduledTime: &now, TransitionID: prefect.NewTransitionID()}}
 	res, err := w.pf.SetFlowRunState(ctx, r.id, st, false)

@@ -2,15 +2,19 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/worker"
 )
 
 // Two workers on one pool: every run's container group is created exactly
@@ -18,7 +22,20 @@ import (
 // ACIWORKER_TEST_TWO_WORKER_RUNS=50 is the size.
 func TestTwoWorkersOnePool(t *testing.T) {
 	t.Parallel()
-	runs := scaleKnob(t, "ACIWORKER_TEST_TWO_WORKER_RUNS", 24)
+	twoWorkers(t, 24, nil)
+}
+
+// The same with orphan recovery so impatient that the workers hand back
+// each other's live claims all the time (a claim's worker stalls on a busy
+// server for longer than OrphanAfter): a run may be claimed again, but it
+// is still deployed only once.
+func TestTwoWorkersImpatientOrphanRecovery(t *testing.T) {
+	t.Parallel()
+	twoWorkers(t, 12, func(c *worker.Config) { c.OrphanAfter = 2 * time.Second })
+}
+
+func twoWorkers(t *testing.T, defRuns int, mod func(*worker.Config)) {
+	runs := scaleKnob(t, "ACIWORKER_TEST_TWO_WORKER_RUNS", defRuns)
 	serialiseHeavy(t)
 	b := newBed(t, prefecttest.Get(t))
 	b.createPool(nil)
@@ -27,8 +44,12 @@ func TestTwoWorkersOnePool(t *testing.T) {
 	for i := range ids {
 		ids[i] = b.runDeployment(dep, nil)
 	}
-	b.startWorker()
-	b.startWorker()
+	var mods []func(*worker.Config)
+	if mod != nil {
+		mods = append(mods, mod)
+	}
+	b.startWorker(mods...)
+	b.startWorker(mods...)
 	for _, id := range ids {
 		if fr := b.waitFinal(id, 4*time.Minute); fr.StateType != prefect.StateCompleted {
 			t.Errorf("run %s: %s (%s)", id, fr.StateType, stateMessage(fr))
@@ -36,8 +57,34 @@ func TestTwoWorkersOnePool(t *testing.T) {
 	}
 	b.waitClean(2 * time.Minute)
 	if n := b.emu.Counters().Count("deployments.put"); n != runs {
-		t.Errorf("%d deployments created for %d runs; want exactly one each", n, runs)
+		t.Errorf("%d deployments created for %d runs; want exactly one each; repeated: %s", n, runs, repeatedPuts(b.emu.RequestLog()))
 	}
+}
+
+// repeatedPuts names the deployments PUT more than once, with the status
+// of each PUT, so that a failure says which run went twice and how.
+func repeatedPuts(log []emulator.RequestRecord) string {
+	byPath := map[string][]string{}
+	var order []string
+	for _, r := range log {
+		if r.Op != "deployments.put" {
+			continue
+		}
+		if _, ok := byPath[r.Path]; !ok {
+			order = append(order, r.Path)
+		}
+		byPath[r.Path] = append(byPath[r.Path], fmt.Sprintf("%s %d", r.Time.Format("15:04:05.000"), r.Status))
+	}
+	var out []string
+	for _, p := range order {
+		if len(byPath[p]) > 1 {
+			out = append(out, fmt.Sprintf("%s: %s", path.Base(p), strings.Join(byPath[p], ", ")))
+		}
+	}
+	if len(out) == 0 {
+		return "none by path"
+	}
+	return strings.Join(out, "; ")
 }
 
 // killServer is a Prefect server of its own for the kill -9 scenario: the

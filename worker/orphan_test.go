@@ -1,6 +1,8 @@
 package worker_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,36 +25,82 @@ func TestOrphanedClaimsAreRescheduled(t *testing.T) {
 	b.createPool(nil)
 	dep := b.deploy("orphans", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
 	ctx := ctxFor(t, 3*time.Minute)
-	claim := func(id string) {
+	claim := func(id, message string) {
 		t.Helper()
-		st := prefect.StateCreate{Type: prefect.StatePending, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+		st := prefect.StateCreate{Type: prefect.StatePending, Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 		res, err := b.pf.SetFlowRunState(ctx, id, st, false)
 		if err != nil || res.Status != prefect.StatusAccept {
 			t.Fatalf("claiming %s as a worker that then dies: %v %+v", id, err, res)
 		}
 	}
+	// Claimed the way Prefect's worker claims (no message), unlabelled and
+	// labelled, and the way aciworker claims (its name in the message).
 	unlabelled := b.runDeployment(dep, nil)
-	claim(unlabelled)
+	claim(unlabelled, "")
 	labelled := b.runDeployment(dep, nil)
-	claim(labelled)
+	claim(labelled, "")
 	if err := b.pf.UpdateFlowRunLabels(ctx, labelled, map[string]string{"prefect.worker.name": "ghost-worker-" + randomSuffix()}); err != nil {
 		t.Fatal(err)
 	}
+	named := b.runDeployment(dep, nil)
+	claim(named, "Claimed by worker 'ghost-worker-"+randomSuffix()+"'")
 	b.startWorker(func(c *worker.Config) { c.OrphanAfter = time.Second })
-	for _, id := range []string{unlabelled, labelled} {
+	all := []string{unlabelled, labelled, named}
+	for _, id := range all {
 		fr := b.waitFinal(id, 2*time.Minute)
 		if fr.StateType != prefect.StateCompleted {
 			t.Errorf("run %s: %s (%s), want COMPLETED", id, fr.StateType, stateMessage(fr))
 		}
 	}
-	for _, id := range []string{unlabelled, labelled} {
+	for _, id := range all {
 		waitFor(t, 30*time.Second, "run "+id+"'s logs to say it was rescheduled", func() (bool, error) {
 			return strings.Contains(b.logs(id), "Rescheduled by worker"), nil
 		})
 	}
 	b.waitClean(time.Minute)
-	if n := b.emu.Counters().Count("deployments.put"); n != 2 {
-		t.Errorf("%d deployments for 2 runs; want exactly one each", n)
+	if n := b.emu.Counters().Count("deployments.put"); n != len(all) {
+		t.Errorf("%d deployments for %d runs; want exactly one each", n, len(all))
+	}
+}
+
+// A claim handed back to the pool while its worker was in fact deploying
+// (the moment between orphan recovery's last look and its write): the
+// worker that claims the run next finds the deployment and watches it
+// instead of starting the flow a second time.
+func TestHandedBackWhileDeploying(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	gate := filepath.Join(t.TempDir(), "finish")
+	dep := b.deploy("handed-back", t.TempDir(), "flows.py:x", b.jobVars(standinCommand("-until-file", gate)))
+	id := b.runDeployment(dep, nil)
+	_, _, stop := b.startWorker()
+	b.waitRunning(id, 2*time.Minute)
+	stop() // its container keeps running
+	ctx := ctxFor(t, 3*time.Minute)
+	now := time.Now().UTC()
+	st := prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled",
+		Message:      "Rescheduled by worker 'another-worker': the flow run was claimed by worker 'first', which stopped before it created the container group",
+		StateDetails: prefect.StateDetails{ScheduledTime: &now, TransitionID: prefect.NewTransitionID()}}
+	if err := b.pf.UpdateFlowRunLabels(ctx, id, map[string]string{"aciworker.rescheduled-by": "another-worker"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pf.SetFlowRunState(ctx, id, st, true); err != nil {
+		t.Fatal(err)
+	}
+	b.startWorker()
+	waitFor(t, 2*time.Minute, "the run's logs to say its container group was already requested", func() (bool, error) {
+		return strings.Contains(b.logs(id), "already requested by the worker of an earlier claim"), nil
+	})
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fr := b.waitFinal(id, 2*time.Minute); fr.StateType != prefect.StateCompleted {
+		t.Errorf("state %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
+	}
+	b.waitClean(time.Minute)
+	if n := b.emu.Counters().Count("deployments.put"); n != 1 {
+		t.Errorf("%d deployments for one run; want one", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefect"
 )
 
 // minDeploymentPoll keeps provisioning polls from spending the read budget
@@ -19,10 +20,14 @@ const minDeploymentPoll = 500 * time.Millisecond
 // task_start_timeout_seconds passed.
 func (w *Worker) provision(ctx context.Context, r *run) error {
 	c, rg := r.tgt.client, r.tgt.rg
-	w.log.Info("creating container group", "flow_run_id", r.id, "group", r.group, "resource_group", rg,
-		"hint", fmt.Sprintf("az container logs --resource-group %s --name %s", rg, r.group))
-	if err := c.Deploy(ctx, rg, r.prepared); err != nil {
-		return submitErr("AzureError", fmt.Errorf("deployment %s was rejected: %w", r.deploymentName(), err))
+	if w.alreadyDeployed(ctx, r) {
+		w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Container group %s was already requested by the worker of an earlier claim; watching it instead of deploying again", r.group))
+	} else {
+		w.log.Info("creating container group", "flow_run_id", r.id, "group", r.group, "resource_group", rg,
+			"hint", fmt.Sprintf("az container logs --resource-group %s --name %s", rg, r.group))
+		if err := c.Deploy(ctx, rg, r.prepared); err != nil {
+			return submitErr("AzureError", fmt.Errorf("deployment %s was rejected: %w", r.deploymentName(), err))
+		}
 	}
 	timeout := r.cfg.StartTimeout
 	startCtx := ctx
@@ -78,6 +83,19 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// alreadyDeployed looks for the run's deployment before a run handed back
+// by orphan recovery is deployed: the worker of the earlier claim may have
+// deployed in the moment between the last look and the hand-back, and a
+// second deployment would start the flow a second time. Other runs are not
+// looked up, which saves a read per run.
+func (w *Worker) alreadyDeployed(ctx context.Context, r *run) bool {
+	if !rescheduled(&r.fr) {
+		return false
+	}
+	_, _, err := r.tgt.client.PollDeployment(ctx, r.tgt.rg, r.deploymentName())
+	return err == nil
 }
 
 // checkStarted reads the group once the deployment succeeded, as

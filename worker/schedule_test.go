@@ -81,10 +81,8 @@ func TestAdoptable(t *testing.T) {
 	const orphanAfter = time.Minute
 	mk := func(owner any, typ string, age time.Duration, pid string) *prefect.FlowRun {
 		at := now.Add(-age)
-		fr := &prefect.FlowRun{Labels: map[string]any{}, StateType: typ, InfrastructurePID: pid, State: &prefect.State{Type: typ, Timestamp: &at}}
-		if owner != nil {
-			fr.Labels[ownerLabel] = owner
-		}
+		fr := ownedRun(owner, prefect.State{Type: typ, Timestamp: &at})
+		fr.InfrastructurePID = pid
 		return fr
 	}
 	for _, tc := range []struct {
@@ -100,6 +98,8 @@ func TestAdoptable(t *testing.T) {
 		{"unlabelled, old, has a pid", mk(nil, "PENDING", 2*time.Minute, "x:y"), false},
 		{"unlabelled, old, running", mk(nil, "RUNNING", 2*time.Minute, ""), false},
 		{"unlabelled, no state timestamp", &prefect.FlowRun{StateType: "PENDING"}, false},
+		{"claim names a live worker, labelled dead", claimedAs(mk("dead", "PENDING", time.Hour, ""), "alive"), false},
+		{"claim names me", claimedAs(mk(nil, "PENDING", time.Second, ""), "me"), true},
 	} {
 		if got := adoptable(tc.fr, "me", online, now, orphanAfter); got != tc.want {
 			t.Errorf("%s: adoptable = %v, want %v", tc.name, got, tc.want)
@@ -161,11 +161,7 @@ func TestClaimAbandoned(t *testing.T) {
 	lastSeen := map[string]time.Time{"slow": now.Add(-10 * time.Second), "dead": now.Add(-time.Hour)}
 	mk := func(owner string, age time.Duration) *prefect.FlowRun {
 		at := now.Add(-age)
-		fr := &prefect.FlowRun{StateType: "PENDING", Labels: map[string]any{}, State: &prefect.State{Type: "PENDING", Timestamp: &at}}
-		if owner != "" {
-			fr.Labels[ownerLabel] = owner
-		}
-		return fr
+		return ownedRun(owner, prefect.State{Type: "PENDING", Timestamp: &at})
 	}
 	for _, tc := range []struct {
 		name string
@@ -180,9 +176,98 @@ func TestClaimAbandoned(t *testing.T) {
 		{"owner silent for long", mk("dead", 2*time.Minute), true},
 		{"owner never heard from", mk("unknown", 2*time.Minute), true},
 		{"no state timestamp", &prefect.FlowRun{StateType: "PENDING"}, false},
+		{"unlabelled, old, claim names a live worker", claimedAs(mk("", 2*time.Minute), "slow"), false},
+		{"labelled dead, claim names a live worker", claimedAs(mk("dead", 2*time.Minute), "slow"), false},
+		{"unlabelled, recent, claim names me", claimedAs(mk("", time.Second), "me"), true},
 	} {
 		if got := claimAbandoned(tc.fr, "me", lastSeen, now, orphanAfter); got != tc.want {
 			t.Errorf("%s: claimAbandoned = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// ownedRun is a flow run in state st whose owner label is owner; a nil
+// or empty owner leaves the run unlabelled.
+func ownedRun(owner any, st prefect.State) *prefect.FlowRun {
+	fr := &prefect.FlowRun{StateType: st.Type, Labels: map[string]any{}, State: &st}
+	if owner != nil && owner != "" {
+		fr.Labels[ownerLabel] = owner
+	}
+	return fr
+}
+
+// claimedAs gives a Pending run the claim message of worker.
+func claimedAs(fr *prefect.FlowRun, worker string) *prefect.FlowRun {
+	st := *fr.State
+	st.Message = claimMessage(worker)
+	fr.State = &st
+	return fr
+}
+
+func TestRunOwner(t *testing.T) {
+	mk := func(typ, label, message string) *prefect.FlowRun {
+		return ownedRun(label, prefect.State{Type: typ, Message: message})
+	}
+	for _, tc := range []struct {
+		name string
+		fr   *prefect.FlowRun
+		want string
+	}{
+		{"pending, claim message", mk("PENDING", "", claimMessage("w1")), "w1"},
+		{"pending, claim message wins over the label", mk("PENDING", "w2", claimMessage("w1")), "w1"},
+		{"pending, Prefect's claim (no message)", mk("PENDING", "w2", ""), "w2"},
+		{"pending, another message", mk("PENDING", "w2", "Waiting for infrastructure"), "w2"},
+		{"pending, empty name in the message", mk("PENDING", "w2", claimMessage("")), "w2"},
+		{"running: the label", mk("RUNNING", "w2", claimMessage("w1")), "w2"},
+		{"nothing", mk("PENDING", "", ""), ""},
+		{"no state", &prefect.FlowRun{StateType: "PENDING"}, ""},
+		{"a name with a quote", mk("PENDING", "", claimMessage("o'brien")), "o'brien"},
+	} {
+		if got := runOwner(tc.fr); got != tc.want {
+			t.Errorf("%s: runOwner = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestOwnClaim(t *testing.T) {
+	res := func(status, typ, tid string) *prefect.OrchestrationResult {
+		r := &prefect.OrchestrationResult{Status: status}
+		if typ != "" {
+			r.State = &prefect.State{Type: typ, StateDetails: prefect.StateDetails{TransitionID: tid}}
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		res  *prefect.OrchestrationResult
+		want bool
+	}{
+		{"accepted", res(prefect.StatusAccept, "PENDING", "t1"), true},
+		{"rejected as a replay of ours", res(prefect.StatusReject, "PENDING", "t1"), true},
+		{"rejected, another claim", res(prefect.StatusReject, "PENDING", "t2"), false},
+		{"rejected, running", res(prefect.StatusReject, "RUNNING", "t2"), false},
+		{"rejected, no state", res(prefect.StatusReject, "", ""), false},
+		{"rejected, pending without transition id", res(prefect.StatusReject, "PENDING", ""), true},
+	} {
+		if got := ownClaim(tc.res, "t1"); got != tc.want {
+			t.Errorf("%s: ownClaim = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRescheduled(t *testing.T) {
+	for _, tc := range []struct {
+		labels map[string]any
+		want   bool
+	}{
+		{map[string]any{rescheduledLabel: "w"}, true},
+		{map[string]any{rescheduledLabel: ""}, false},
+		{map[string]any{ownerLabel: "w"}, false},
+		{nil, false},
+	} {
+		fr := &prefect.FlowRun{StateType: "SCHEDULED", Labels: tc.labels}
+		if got := rescheduled(fr); got != tc.want {
+			t.Errorf("%v: rescheduled = %v, want %v", tc.labels, got, tc.want)
 		}
 	}
 }

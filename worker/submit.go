@@ -143,14 +143,13 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
 	}
-	// Prefect's server accepts this Pending -> Pending rename, so the
-	// claim's transition id becomes this one.
-	sub := prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting", StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
-	if res, err := w.pf.SetFlowRunState(ctx, r.id, sub, false); err != nil {
-		w.log.Debug("proposing Submitting failed (ignored)", "flow_run_id", r.id, "err", err)
-	} else if res.Status == prefect.StatusAccept || res.Status == prefect.StatusReject && res.State != nil && res.State.StateDetails.TransitionID == sub.StateDetails.TransitionID {
-		r.claim = sub.StateDetails.TransitionID
-	}
+	// Prefect's worker renames its claim "Submitting" here. aciworker does
+	// not: the rename is an unconditional write that the server accepts
+	// from whatever state the run is in by then, so a worker whose claim
+	// was handed back while it stalled would take the run back from the
+	// worker that claimed it next, or even move a finished run back to
+	// Pending and run it again. The claim stays the Pending state this
+	// worker proposed, and that is what is checked before deploying.
 	if !w.stillClaimed(ctx, r) {
 		return false, nil
 	}
@@ -201,11 +200,14 @@ func claimedBy(fr *prefect.FlowRun, claim string) bool {
 
 // proposePending claims the run. Only a returned PENDING state lets the
 // submission go on: an ACCEPT, or a REJECT replaying our own proposal.
+// The proposal names this worker in its message, so that whoever sees the
+// claim knows whose it is before the owner label is set.
 func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 	for {
 		// One transition id for all retries: a retry of a proposal the
 		// server applied is answered as a duplicate, not a second claim.
-		st := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+		st := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", Message: claimMessage(w.cfg.Name),
+			StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 		var res *prefect.OrchestrationResult
 		err := retryTransient(ctx, func(ctx context.Context) (err error) {
 			res, err = w.pf.SetFlowRunState(ctx, r.id, st, false)
@@ -219,13 +221,17 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 		}
 		switch res.Status {
 		case prefect.StatusAccept, prefect.StatusReject:
-			if res.State != nil && res.State.Type == prefect.StatePending {
+			if ownClaim(res, st.StateDetails.TransitionID) {
 				r.claim = st.StateDetails.TransitionID
 				return true
 			}
 			typ := "UNKNOWN"
 			if res.State != nil {
 				typ = res.State.Type
+			}
+			if typ == prefect.StatePending {
+				w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is Pending under another claim", r.id))
+				return false
 			}
 			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': Server returned a non-pending state '%s'", r.id, typ))
 			return false
@@ -242,6 +248,20 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 			return false
 		}
 	}
+}
+
+// ownClaim says whether an orchestration answer to our Pending proposal
+// (transition id tid) leaves the run in our claim: accepted, or rejected as
+// a replay of a proposal the server had already applied.
+func ownClaim(res *prefect.OrchestrationResult, tid string) bool {
+	if res.State == nil || res.State.Type != prefect.StatePending {
+		return false
+	}
+	if res.Status == prefect.StatusAccept {
+		return true
+	}
+	got := res.State.StateDetails.TransitionID
+	return got == "" || got == tid
 }
 
 // configure builds the run's job configuration and container group.
