@@ -19,6 +19,7 @@ import (
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/emutest"
+	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
@@ -382,11 +383,20 @@ func (b *bed) waitRunning(id string, d time.Duration) string {
 }
 
 // heavy serialises the tests that load the Prefect server with dozens of
-// runs, so that they do not starve each other (or the light tests) of the
-// SQLite server's write lock.
+// runs, so that they do not starve each other of the server.
 var heavy sync.Mutex
 
-func serialiseHeavy(t testing.TB) {
+// heavyServer is the Prefect server of those tests, apart from the one the
+// scenario tests share: under dozens of concurrent runs Prefect on SQLite
+// exhausts its connection pool behind "database is locked" and answers
+// slowly or 503 for minutes, which failed unrelated scenarios running
+// alongside. It is on PostgreSQL (what Prefect advises for load) when the
+// machine has PostgreSQL's server tools, as CI does; else on SQLite.
+var heavyServer = prefecttest.Extra(prefecttest.Options{Postgres: pgcluster.Available()})
+
+// heavyBed serialises a heavy test and gives it a bed on heavyServer.
+func heavyBed(t testing.TB, emuOpts ...func(*emulator.Config)) *bed {
 	heavy.Lock()
 	t.Cleanup(heavy.Unlock)
+	return newBed(t, heavyServer.Get(t), emuOpts...)
 }

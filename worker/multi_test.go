@@ -22,22 +22,23 @@ import (
 // ACIWORKER_TEST_TWO_WORKER_RUNS=50 is the size.
 func TestTwoWorkersOnePool(t *testing.T) {
 	t.Parallel()
-	twoWorkers(t, 24, nil)
+	twoWorkers(t, heavyBed(t), 24, nil)
 }
 
 // The same with orphan recovery so impatient that the workers hand back
 // each other's live claims all the time (a claim's worker stalls on a busy
 // server for longer than OrphanAfter): a run may be claimed again, but it
-// is still deployed only once.
+// is still deployed only once. It has a SQLite-backed server of its own:
+// the stalls that make claims look abandoned are SQLite's.
 func TestTwoWorkersImpatientOrphanRecovery(t *testing.T) {
 	t.Parallel()
-	twoWorkers(t, 12, func(c *worker.Config) { c.OrphanAfter = 2 * time.Second })
+	twoWorkers(t, newBed(t, stallingServer.Get(t)), 12, func(c *worker.Config) { c.OrphanAfter = 2 * time.Second })
 }
 
-func twoWorkers(t *testing.T, defRuns int, mod func(*worker.Config)) {
+var stallingServer = prefecttest.Extra(prefecttest.Options{})
+
+func twoWorkers(t *testing.T, b *bed, defRuns int, mod func(*worker.Config)) {
 	runs := scaleKnob(t, "ACIWORKER_TEST_TWO_WORKER_RUNS", defRuns)
-	serialiseHeavy(t)
-	b := newBed(t, prefecttest.Get(t))
 	b.createPool(nil)
 	dep := b.deploy("shared", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
 	ids := make([]string, runs)

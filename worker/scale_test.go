@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/aciworker/aciworker/emulator"
-	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
 )
@@ -19,8 +18,7 @@ import (
 func TestScaleUnderThrottling(t *testing.T) {
 	t.Parallel()
 	runs := scaleKnob(t, "ACIWORKER_TEST_SCALE_RUNS", 30)
-	serialiseHeavy(t)
-	b := newBed(t, prefecttest.Get(t), func(c *emulator.Config) {
+	b := heavyBed(t, func(c *emulator.Config) {
 		c.MaxGroups, c.MaxCores = runs+10, runs+10
 		c.Throttle = emulator.ThrottleLimits{Reads: emulator.Bucket{Size: 60, RefillPerSecond: 10}}
 	})

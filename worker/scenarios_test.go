@@ -143,8 +143,7 @@ func TestLimit(t *testing.T) {
 	if runs >= 200 {
 		limit = 20
 	}
-	serialiseHeavy(t)
-	b := newBed(t, prefecttest.Get(t))
+	b := heavyBed(t)
 	b.createPool(nil)
 	dep := b.deploy("quick", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
 	ids := make([]string, runs)
@@ -174,4 +173,37 @@ func TestLimit(t *testing.T) {
 		t.Errorf("%d runs in flight at once; the limit is %d", peak, limit)
 	}
 	b.waitClean(2 * time.Minute)
+}
+
+// A run the server has marked Late (what Prefect's late-runs service
+// writes: still SCHEDULED, named "Late", the original scheduled time kept)
+// is picked up and completes like any scheduled run.
+func TestLateRunIsPickedUp(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("late", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
+	id := b.runDeployment(dep, nil)
+	ctx := ctxFor(t, time.Minute)
+	fr, err := b.pf.ReadFlowRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled := time.Now().UTC().Add(-time.Minute)
+	if fr.State != nil && fr.State.StateDetails.ScheduledTime != nil {
+		scheduled = *fr.State.StateDetails.ScheduledTime
+	}
+	late := prefect.StateCreate{Type: prefect.StateScheduled, Name: "Late",
+		StateDetails: prefect.StateDetails{ScheduledTime: &scheduled, TransitionID: prefect.NewTransitionID()}}
+	if _, err := b.pf.SetFlowRunState(ctx, id, late, true); err != nil {
+		t.Fatal(err)
+	}
+	if fr, err := b.pf.ReadFlowRun(ctx, id); err != nil || fr.State == nil || fr.State.Name != "Late" {
+		t.Fatalf("the run is not Late before the worker starts: %+v, %v", fr, err)
+	}
+	b.startWorker()
+	if fr := b.waitFinal(id, 2*time.Minute); fr.StateType != prefect.StateCompleted {
+		t.Fatalf("state %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
+	}
+	b.waitClean(time.Minute)
 }

@@ -188,6 +188,13 @@ func (s *Server) serverEnv() []string {
 		"PREFECT_SERVER_LOGGING_LEVEL=WARNING",
 		"PREFECT_CLI_PROMPT=false",
 		"PREFECT_CLI_COLORS=false",
+		// Tests queue dozens of runs at once behind a worker's --limit; with
+		// Prefect's default of 15 s the late-runs service then writes a Late
+		// state for each of them, and on SQLite those writes pile up behind
+		// "database is locked" until the connection pool is exhausted and the
+		// server answers 503 for minutes. Late states are still tested: the
+		// worker tests write them directly.
+		"PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS=600",
 		// The server fetches collection views from the internet and falls
 		// back to its bundled copy on any error; an unreachable proxy makes
 		// that fallback immediate and the tests independent of the network.
