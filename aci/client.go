@@ -119,6 +119,20 @@ func wrapErr(op string, err error) error {
 	return ae
 }
 
+// isServerError reports ARM's transient server errors (the codes the SDK
+// itself retries).
+func isServerError(err error) bool {
+	var ae *AzureError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.StatusCode {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
 func isStatus(err error, code int) bool {
 	var ae *AzureError
 	return errors.As(err, &ae) && ae.StatusCode == code
@@ -200,17 +214,33 @@ func (c *Client) SubscriptionID() string { return c.sub }
 // Throttled counts the 429 responses the subscription's budget has seen.
 func (c *Client) Throttled() int64 { return c.budget.throttled.Load() }
 
-// call runs one operation, retrying when Azure throttled it with a
-// Retry-After longer than the SDK waits for itself: the budget has already
-// paused the whole subscription, so the retry waits for that pause.
+// serverErrorRounds is how many more times call repeats an operation that
+// still ends in a server error after the SDK's own retries. The SDK counts
+// throttling and server errors against one retry limit, so a burst of 429s
+// can spend it and leave a passing 5xx as the last answer. Every operation
+// here is idempotent (PUT by name, GET, DELETE, POST of a stop), so
+// repeating one is safe.
+const serverErrorRounds = 3
+
+// call runs one SDK operation: a 429 the SDK hands back is waited out (the
+// shared budget's pause) for as long as ctx allows, and a server error is
+// tried again up to serverErrorRounds times.
 func (c *Client) call(ctx context.Context, op string, f func(ctx context.Context) error) error {
+	rounds := 0
 	for {
 		err := wrapErr(op, f(ctx))
-		if !isStatus(err, http.StatusTooManyRequests) {
+		var wait time.Duration
+		switch {
+		case isStatus(err, http.StatusTooManyRequests):
+			wait = max(c.budget.pauseLeft(), 100*time.Millisecond)
+			c.log.Warn("Azure throttled the request; waiting", "op", op, "wait", wait)
+		case isServerError(err) && rounds < serverErrorRounds:
+			rounds++
+			wait = time.Duration(rounds) * time.Second
+			c.log.Warn("Azure answered a server error after retries; trying again", "op", op, "err", err, "round", rounds, "wait", wait)
+		default:
 			return err
 		}
-		wait := max(c.budget.pauseLeft(), 100*time.Millisecond)
-		c.log.Warn("Azure throttled the request; waiting", "op", op, "wait", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

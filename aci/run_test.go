@@ -444,3 +444,21 @@ func TestRunSecrets(t *testing.T) {
 		t.Errorf("deployment records left: %+v %v", deps, err)
 	}
 }
+
+// The SDK counts throttling and server errors against one retry limit: a
+// run of 429s that spends it, then a 504, must still not fail the deploy.
+func TestDeployOutlastsThrottlingThenServerError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.emu.InjectFault(emulator.Fault{Op: "deployments.put", Status: 429, Code: "SubscriptionRequestsThrottled", Message: "slow down", Times: int(aci.DefaultMaxRetries)})
+	e.emu.InjectFault(emulator.Fault{Op: "deployments.put", Status: 504, Code: "GatewayTimeout", Message: "gateway timeout", Times: 1})
+	r := e.run(t, context.Background(), aci.Job{Command: sh("echo deployed")}, aci.RunOptions{}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Run: %d %v\n%s", r.code, r.err, r.stderr)
+	}
+	cnt := e.emu.Counters()
+	if cnt.Status(429) < int(aci.DefaultMaxRetries) || cnt.Status(504) != 1 {
+		t.Errorf("served %d answers of 429 and %d of 504; the faults did not fire as planned", cnt.Status(429), cnt.Status(504))
+	}
+	e.assertGone(t, r)
+}

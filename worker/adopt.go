@@ -245,6 +245,14 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 	}
 	r.flow = flow
 	if err := w.configure(ctx, r); err != nil {
+		if group == "" && r.abandoned {
+			// A claim whose worker died before it could report that the
+			// run's configuration is bad: nothing was created, and a
+			// hand-back would only fail again, so the run crashes now with
+			// the reason its worker would have given.
+			w.submissionFailed(ctx, r, err)
+			return
+		}
 		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Cannot watch flow run '%s' after a worker restart: %v", r.id, w.red.Error(err)))
 		return
 	}

@@ -149,3 +149,33 @@ func TestAdoptedClaimWithFailedProvisioning(t *testing.T) {
 	}
 	b.waitClean(time.Minute)
 }
+
+// Regression (found by the soak): a worker killed between claiming a run
+// whose configuration cannot be built (here: a job variable names a block
+// that does not exist) and reporting it left the run Pending. The
+// worker that takes the abandoned claim over reports it Crashed with the
+// reason; before the fix it logged that it could not watch the run, every
+// round, for ever.
+func TestAbandonedClaimWithBadConfiguration(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	jv := b.jobVars(standinCommand())
+	jv["env"] = map[string]any{"TOKEN": "{{ prefect.blocks.secret.no-such-block-" + randomSuffix() + " }}"}
+	dep := b.deploy("bad-config", t.TempDir(), "flows.py:x", jv)
+	ctx := ctxFor(t, 3*time.Minute)
+	id := b.runDeployment(dep, nil)
+	st := prefect.StateCreate{Type: prefect.StatePending, Message: "Claimed by worker 'killed-worker-" + randomSuffix() + "'",
+		StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+	if res, err := b.pf.SetFlowRunState(ctx, id, st, false); err != nil || res.Status != prefect.StatusAccept {
+		t.Fatalf("claiming %s: %v %+v", id, err, res)
+	}
+	b.startWorker(func(c *worker.Config) { c.OrphanAfter = time.Second })
+	fr := b.waitFinal(id, 2*time.Minute)
+	if fr.StateType != prefect.StateCrashed || !strings.Contains(stateMessage(fr), "no-such-block-") {
+		t.Fatalf("state %s (%s), want CRASHED naming the missing block", fr.StateType, stateMessage(fr))
+	}
+	if n := b.emu.Counters().Count("deployments.put"); n != 0 {
+		t.Errorf("%d deployments for a run whose configuration is bad; want none", n)
+	}
+}
