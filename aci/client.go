@@ -468,28 +468,46 @@ func (c *Client) GetGroup(ctx context.Context, rg, name string) (*Group, error) 
 // ListGroups lists the container groups of a resource group (no instance
 // views: Azure's list leaves them out).
 func (c *Client) ListGroups(ctx context.Context, rg string) ([]GroupSummary, error) {
-	var out []GroupSummary
-	pager := c.groups.NewListByResourceGroupPager(rg, nil)
-	for pager.More() {
-		var page armcontainerinstance.ContainerGroupsClientListByResourceGroupResponse
-		err := c.call(ctx, "list container groups in "+rg, func(ctx context.Context) error {
-			var err error
-			page, err = pager.NextPage(ctx)
-			return err
+	return listAll(ctx, c, "list container groups in "+rg,
+		func() *runtime.Pager[armcontainerinstance.ContainerGroupsClientListByResourceGroupResponse] {
+			return c.groups.NewListByResourceGroupPager(rg, nil)
+		},
+		func(page armcontainerinstance.ContainerGroupsClientListByResourceGroupResponse) []GroupSummary {
+			var out []GroupSummary
+			for _, g := range page.Value {
+				if g == nil {
+					continue
+				}
+				s := GroupSummary{Name: str(g.Name), Tags: tagsFromSDK(g.Tags)}
+				if g.Properties != nil {
+					s.ProvisioningState = str(g.Properties.ProvisioningState)
+				}
+				out = append(out, s)
+			}
+			return out
 		})
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range page.Value {
-			if g == nil {
-				continue
+}
+
+// listAll runs a whole listing as one operation for call to repeat: the
+// SDK's pager stops for good at its first failed page (every later call
+// hands back that error without asking Azure again), so a listing tried
+// again after a 429 starts over from a new pager.
+func listAll[P, T any](ctx context.Context, c *Client, op string, newPager func() *runtime.Pager[P], items func(P) []T) ([]T, error) {
+	var out []T
+	err := c.call(ctx, op, func(ctx context.Context) error {
+		out = nil
+		pager := newPager()
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return err
 			}
-			s := GroupSummary{Name: str(g.Name), Tags: tagsFromSDK(g.Tags)}
-			if g.Properties != nil {
-				s.ProvisioningState = str(g.Properties.ProvisioningState)
-			}
-			out = append(out, s)
+			out = append(out, items(page)...)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -594,35 +612,29 @@ func waitPoller[T any](ctx context.Context, c *Client, op string, p *runtime.Pol
 
 // ListDeployments lists the deployment records of a resource group.
 func (c *Client) ListDeployments(ctx context.Context, rg string) ([]DeploymentSummary, error) {
-	var out []DeploymentSummary
-	pager := c.deployments.NewListByResourceGroupPager(rg, nil)
-	for pager.More() {
-		var page armdeployments.DeploymentsClientListByResourceGroupResponse
-		err := c.call(ctx, "list deployments in "+rg, func(ctx context.Context) error {
-			var err error
-			page, err = pager.NextPage(ctx)
-			return err
+	return listAll(ctx, c, "list deployments in "+rg,
+		func() *runtime.Pager[armdeployments.DeploymentsClientListByResourceGroupResponse] {
+			return c.deployments.NewListByResourceGroupPager(rg, nil)
+		},
+		func(page armdeployments.DeploymentsClientListByResourceGroupResponse) []DeploymentSummary {
+			var out []DeploymentSummary
+			for _, d := range page.Value {
+				if d == nil {
+					continue
+				}
+				s := DeploymentSummary{Name: str(d.Name), Tags: tagsFromSDK(d.Tags)}
+				if p := d.Properties; p != nil {
+					if p.ProvisioningState != nil {
+						s.ProvisioningState = string(*p.ProvisioningState)
+					}
+					if p.Timestamp != nil {
+						s.Timestamp = *p.Timestamp
+					}
+				}
+				out = append(out, s)
+			}
+			return out
 		})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range page.Value {
-			if d == nil {
-				continue
-			}
-			s := DeploymentSummary{Name: str(d.Name), Tags: tagsFromSDK(d.Tags)}
-			if p := d.Properties; p != nil {
-				if p.ProvisioningState != nil {
-					s.ProvisioningState = string(*p.ProvisioningState)
-				}
-				if p.Timestamp != nil {
-					s.Timestamp = *p.Timestamp
-				}
-			}
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }
 
 // ExportTemplate returns the template a deployment record holds, as anyone

@@ -462,3 +462,27 @@ func TestDeployOutlastsThrottlingThenServerError(t *testing.T) {
 	}
 	e.assertGone(t, r)
 }
+
+// Regression (found in CI): the SDK's pager keeps the error of a failed
+// page and hands it back on every later call without asking Azure again,
+// so a listing whose retries ended in a 429 was "retried" for ever. A
+// listing tried again now starts over and ends once Azure answers.
+func TestListingsOutlastThrottling(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, op := range []string{"containerGroups.list", "deployments.list"} {
+		e.emu.InjectFault(emulator.Fault{Op: op, Status: 429, Code: "SubscriptionRequestsThrottled", Message: "slow down", Times: int(aci.DefaultMaxRetries) + 1})
+	}
+	if _, err := e.c.ListGroups(ctx, e.rg); err != nil {
+		t.Fatalf("ListGroups: %v", err)
+	}
+	if _, err := e.c.ListDeployments(ctx, e.rg); err != nil {
+		t.Fatalf("ListDeployments: %v", err)
+	}
+	cnt := e.emu.Counters()
+	if got, want := cnt.Status(429), 2*(int(aci.DefaultMaxRetries)+1); got != want {
+		t.Errorf("served %d answers of 429, want %d", got, want)
+	}
+}

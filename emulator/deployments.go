@@ -450,6 +450,10 @@ func (e *Emulator) putDeployment(q *armRequest) {
 		}
 		return d.state, d.err
 	})
+	// ARM's PUT always answers with the deployment as accepted, however
+	// quickly it then runs; the SDK reads a terminal state in that answer
+	// as the outcome and never polls the operation for its error.
+	accepted := d.view()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -457,7 +461,7 @@ func (e *Emulator) putDeployment(q *armRequest) {
 	}()
 	q.w.Header().Set("Azure-AsyncOperation", q.base()+"/subscriptions/"+q.rt.sub+"/resourcegroups/"+rg.name+"/providers/Microsoft.Resources/deployments/"+name+"/operationStatuses/"+op.id+"?api-version="+q.apiVersion())
 	e.setPollHint(q.w)
-	q.json(status, d.view())
+	q.json(status, accepted)
 }
 
 // preflight is ARM's validation by the resource providers: every resource

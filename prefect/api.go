@@ -115,6 +115,14 @@ func (c *Client) ReadFlowRun(ctx context.Context, id string) (*FlowRun, error) {
 	return &fr, nil
 }
 
+// ReadFlowRunStates reads a flow run's state history, oldest first (the
+// server orders it by timestamp).
+func (c *Client) ReadFlowRunStates(ctx context.Context, id string) ([]State, error) {
+	var out []State
+	err := c.do(ctx, call{method: http.MethodGet, route: "flow_run_states/", query: url.Values{"flow_run_id": {id}}, out: &out, idempotent: true})
+	return out, err
+}
+
 // FlowRunFilter selects flow runs; empty fields do not filter.
 type FlowRunFilter struct {
 	IDs            []string

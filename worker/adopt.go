@@ -309,32 +309,23 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 // abandoned (its worker may have labelled it or been heard from since the
 // adoption round), and whether its deployment has appeared (its worker was
 // alive after all). What slips through the remaining moment is caught by
-// the next claimant, which looks for the deployment before it deploys.
+// the next claimant, which looks for the deployment before it deploys and
+// at the state history for a finished run the hand-back overtook.
 func (w *Worker) reschedule(ctx context.Context, r *run) {
-	fr, err := w.pf.ReadFlowRun(ctx, r.id)
-	if err != nil {
-		w.log.Warn("re-reading an orphaned flow run failed; retrying next round", "flow_run_id", r.id, "err", err)
+	if _, ok := w.stillOrphaned(ctx, r); !ok {
 		return
-	}
-	if fr.StateType != prefect.StatePending || fr.State == nil || r.fr.State == nil || fr.State.ID != r.fr.State.ID {
-		return // moved on since: not orphaned any more
-	}
-	pw, err := w.poolWorkers(ctx)
-	if err != nil {
-		w.log.Warn("listing the pool's workers failed; retrying next round", "flow_run_id", r.id, "err", err)
-		return
-	}
-	if !claimAbandoned(fr, w.cfg.Name, pw.lastSeen, time.Now(), w.cfg.OrphanAfter) {
-		return
-	}
-	if _, _, err := r.tgt.client.PollDeployment(ctx, r.tgt.rg, r.deploymentName()); !errors.Is(err, aci.ErrNotFound) {
-		return // deploying after all, or Azure did not answer: next round
 	}
 	// The mark goes first: a mark on a run that was not handed back after
 	// all costs its next claimant one read; a hand-back without the mark
 	// could have the run deployed twice.
 	if err := w.pf.UpdateFlowRunLabels(ctx, r.id, map[string]string{rescheduledLabel: w.cfg.Name}); err != nil {
 		w.log.Warn("marking an orphaned flow run failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return
+	}
+	// A busy server can take seconds over the mark, time enough for the
+	// claim's worker to wake up and deploy: everything is looked at again.
+	fr, ok := w.stillOrphaned(ctx, r)
+	if !ok {
 		return
 	}
 	now := time.Now().UTC()
@@ -356,4 +347,30 @@ func (w *Worker) reschedule(ctx context.Context, r *run) {
 	default:
 		w.log.Info("the server refused to reschedule an orphaned flow run", "flow_run_id", r.id, "status", res.Status, "reason", res.Details.Reason)
 	}
+}
+
+// stillOrphaned re-reads what makes a claim abandoned: the run is still in
+// the Pending state the adoption round saw, its worker is still silent, and
+// its deployment does not exist.
+func (w *Worker) stillOrphaned(ctx context.Context, r *run) (*prefect.FlowRun, bool) {
+	fr, err := w.pf.ReadFlowRun(ctx, r.id)
+	if err != nil {
+		w.log.Warn("re-reading an orphaned flow run failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return nil, false
+	}
+	if fr.StateType != prefect.StatePending || fr.State == nil || r.fr.State == nil || fr.State.ID != r.fr.State.ID {
+		return nil, false // moved on since: not orphaned any more
+	}
+	pw, err := w.poolWorkers(ctx)
+	if err != nil {
+		w.log.Warn("listing the pool's workers failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return nil, false
+	}
+	if !claimAbandoned(fr, w.cfg.Name, pw.lastSeen, time.Now(), w.cfg.OrphanAfter) {
+		return nil, false
+	}
+	if _, _, err := r.tgt.client.PollDeployment(ctx, r.tgt.rg, r.deploymentName()); !errors.Is(err, aci.ErrNotFound) {
+		return nil, false // deploying after all, or Azure did not answer: next round
+	}
+	return fr, true
 }

@@ -82,10 +82,10 @@ func (b *bed) settings() aci.Settings {
 }
 
 func (b *bed) azureClient() *aci.Client {
+	// It shares the worker's request budget (one per endpoint and
+	// subscription in a process), as an operator's own reads share the
+	// subscription's limits with the worker's.
 	s := b.settings()
-	// A budget of its own: the test's reads must not count against the
-	// worker's (budgets are per endpoint and subscription).
-	s.ARMEndpoint += "/"
 	cred, err := s.Credential()
 	if err != nil {
 		b.t.Fatal(err)
@@ -308,12 +308,14 @@ func (b *bed) waitFinal(id string, d time.Duration) *prefect.FlowRun {
 func (b *bed) waitClean(d time.Duration) {
 	b.t.Helper()
 	rg := b.emu.Settings().ResourceGroup
+	// The client waits out throttling for as long as its context allows.
+	ctx := ctxFor(b.t, d)
 	waitFor(b.t, d, "no container group or deployment record left", func() (bool, error) {
-		gs, err := b.az.ListGroups(context.Background(), rg)
+		gs, err := b.az.ListGroups(ctx, rg)
 		if err != nil {
 			return false, err
 		}
-		ds, err := b.az.ListDeployments(context.Background(), rg)
+		ds, err := b.az.ListDeployments(ctx, rg)
 		if err != nil {
 			return false, err
 		}

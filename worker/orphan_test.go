@@ -104,6 +104,53 @@ func TestHandedBackWhileDeploying(t *testing.T) {
 	}
 }
 
+// Regression (found in CI on a slow machine): an orphan-recovery worker
+// decided a claim was abandoned, then stalled on the server; meanwhile the
+// claim's worker deployed and the run completed, and the late hand-back
+// was accepted on the Completed run (Prefect allows leaving Completed when
+// the result is not persisted). The next claim would have run the flow a
+// second time; instead the worker puts Completed back and deploys nothing.
+func TestHandBackThatOvertookTheEnd(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("overtaken", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
+	id := b.runDeployment(dep, nil)
+	_, _, stop := b.startWorker()
+	if fr := b.waitFinal(id, 2*time.Minute); fr.StateType != prefect.StateCompleted {
+		t.Fatalf("state %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
+	}
+	b.waitClean(time.Minute)
+	stop()
+	ctx := ctxFor(t, 3*time.Minute)
+	if err := b.pf.UpdateFlowRunLabels(ctx, id, map[string]string{"aciworker.rescheduled-by": "stalled-worker"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	st := prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled",
+		Message:      "Rescheduled by worker 'stalled-worker': the flow run was claimed by worker 'first', which stopped before it created the container group",
+		StateDetails: prefect.StateDetails{ScheduledTime: &now, TransitionID: prefect.NewTransitionID()}}
+	res, err := b.pf.SetFlowRunState(ctx, id, st, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != prefect.StatusAccept {
+		t.Fatalf("the server no longer accepts a hand-back of a completed run (%s: %s); this test's premise is gone", res.Status, res.Details.Reason)
+	}
+	b.startWorker()
+	waitFor(t, 2*time.Minute, "the worker to put the run's final state back", func() (bool, error) {
+		fr, err := b.pf.ReadFlowRun(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		return fr.StateType == prefect.StateCompleted && strings.Contains(b.logs(id), "that state is restored"), nil
+	})
+	if n := b.emu.Counters().Count("deployments.put"); n != 1 {
+		t.Errorf("%d deployments for one run; want one", n)
+	}
+	b.waitClean(time.Minute)
+}
+
 // Regression (found by the soak): a worker killed after its deployment
 // failed but before it reported the run left a Pending run with a group
 // that failed to provision. The worker that adopts the run reports it

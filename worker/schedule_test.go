@@ -108,22 +108,66 @@ func TestAdoptable(t *testing.T) {
 }
 
 func TestClaimedBy(t *testing.T) {
-	pending := func(tid string) *prefect.FlowRun {
-		return &prefect.FlowRun{StateType: "PENDING", State: &prefect.State{Type: "PENDING", StateDetails: prefect.StateDetails{TransitionID: tid}}}
+	pending := func(tid string) *prefect.State {
+		return &prefect.State{Type: "PENDING", StateDetails: prefect.StateDetails{TransitionID: tid}}
 	}
 	for _, tc := range []struct {
 		name  string
-		fr    *prefect.FlowRun
+		st    *prefect.State
 		claim string
 		want  bool
 	}{
 		{"our pending", pending("t1"), "t1", true},
 		{"another worker's pending", pending("t2"), "t1", false},
-		{"rescheduled", &prefect.FlowRun{StateType: "SCHEDULED", State: &prefect.State{Type: "SCHEDULED"}}, "t1", false},
+		{"rescheduled", &prefect.State{Type: "SCHEDULED"}, "t1", false},
 		{"pending without transition id", pending(""), "t1", true},
+		{"no state", nil, "t1", false},
 	} {
-		if got := claimedBy(tc.fr, tc.claim); got != tc.want {
+		if got := claimedBy(tc.st, tc.claim); got != tc.want {
 			t.Errorf("%s: claimedBy = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestOvertaken(t *testing.T) {
+	st := func(typ, name, msg string) prefect.State { return prefect.State{Type: typ, Name: name, Message: msg} }
+	var (
+		scheduled = st("SCHEDULED", "Scheduled", "")
+		late      = st("SCHEDULED", "Late", "")
+		retry     = st("SCHEDULED", "AwaitingRetry", "")
+		handBack  = st("SCHEDULED", "Scheduled", "Rescheduled by worker 'b': the flow run was claimed by worker 'a', which stopped before it created the container group")
+		pending   = st("PENDING", "Pending", "Claimed by worker 'a'")
+		running   = st("RUNNING", "Running", "")
+		completed = st("COMPLETED", "Completed", "done")
+		failed    = st("FAILED", "Failed", "")
+		crashed   = st("CRASHED", "Crashed", "")
+		claim     = st("PENDING", "Pending", "Claimed by worker 'c'")
+	)
+	for _, tc := range []struct {
+		name    string
+		history []prefect.State
+		want    string // the name of the state to restore; "" for none
+	}{
+		{"claim of a new run", []prefect.State{scheduled, claim}, ""},
+		{"claim of a late run", []prefect.State{scheduled, late, claim}, ""},
+		{"claim of a retry", []prefect.State{scheduled, pending, running, failed, retry, claim}, ""},
+		{"claim after a rightful hand-back", []prefect.State{scheduled, pending, handBack, claim}, ""},
+		{"hand-back after a rightful hand-back went late", []prefect.State{scheduled, pending, handBack, late, claim}, ""},
+		{"hand-back that overtook a running flow", []prefect.State{scheduled, pending, running, handBack, claim}, ""},
+		{"claim of a run that finished meanwhile", []prefect.State{scheduled, pending, running, completed, claim}, "Completed"},
+		{"claim of a run that crashed meanwhile", []prefect.State{scheduled, pending, crashed, claim}, "Crashed"},
+		{"hand-back that overtook the run's end", []prefect.State{scheduled, pending, running, completed, handBack, claim}, "Completed"},
+		{"the same, marked late since", []prefect.State{scheduled, pending, running, completed, handBack, late, claim}, "Completed"},
+		{"a user's rerun of a finished run", []prefect.State{scheduled, pending, running, completed, scheduled, claim}, ""},
+		{"only the claim", []prefect.State{claim}, ""},
+	} {
+		got := overtaken(tc.history)
+		name := ""
+		if got != nil {
+			name = got.Name
+		}
+		if name != tc.want {
+			t.Errorf("%s: overtaken = %q, want %q", tc.name, name, tc.want)
 		}
 	}
 }

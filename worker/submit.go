@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
@@ -163,15 +164,19 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	return true, nil
 }
 
-// stillClaimed re-reads the run before anything is created in Azure. A
-// claim that stayed unlabelled for long (this worker stalled between its
-// Pending proposal and its labels) may have been handed back to the pool
-// by another worker's orphan recovery; then the current state is no longer
-// the Pending this worker proposed and the run is someone else's.
+// stillClaimed reads the run's state history before anything is created
+// in Azure. A claim that stayed unlabelled for long (this worker stalled
+// between its Pending proposal and its labels) may have been handed back to
+// the pool by another worker's orphan recovery; then the current state is
+// no longer the Pending this worker proposed and the run is someone else's.
+// And Prefect accepts a Pending proposal, or a hand-back, on a run that has
+// already finished (when its result is not persisted): a claim that
+// replaced a final state, directly or through a hand-back, would run the
+// flow a second time, so that state is put back instead.
 func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
-	var fr *prefect.FlowRun
+	var states []prefect.State
 	err := retryTransient(ctx, func(ctx context.Context) (err error) {
-		fr, err = w.pf.ReadFlowRun(ctx, r.id)
+		states, err = w.pf.ReadFlowRunStates(ctx, r.id)
 		return err
 	})
 	if err != nil {
@@ -179,23 +184,81 @@ func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
 		w.log.Warn("re-reading the claimed flow run failed; submitting anyway", "flow_run_id", r.id, "err", err)
 		return true
 	}
-	if claimedBy(fr, r.claim) {
+	var current *prefect.State
+	if len(states) > 0 {
+		current = &states[len(states)-1]
+	}
+	if !claimedBy(current, r.claim) {
+		typ := "no state"
+		if current != nil {
+			typ = current.Type
+		}
+		w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, typ))
+		return false
+	}
+	prev := overtaken(states)
+	if prev == nil {
 		return true
 	}
-	w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, fr.StateType))
+	w.restoreOvertaken(ctx, r, prev)
 	return false
 }
 
-// claimedBy says whether the run's current state is the Pending state
+// restoreOvertaken puts back the final state a claim replaced.
+func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.State) {
+	st := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Message: prev.Message, Data: prev.Data, StateDetails: prev.StateDetails}
+	st.StateDetails.TransitionID = prefect.NewTransitionID()
+	err := retryTransient(ctx, func(ctx context.Context) error {
+		_, err := w.pf.SetFlowRunState(ctx, r.id, st, true)
+		return err
+	})
+	if err != nil {
+		w.log.Error("restoring the state of a finished flow run failed", "flow_run_id", r.id, "state", prev.Type, "err", err)
+		return
+	}
+	w.runLog(r.id, prefect.LevelWarning, fmt.Sprintf("Aborted submission of flow run '%s': it had already reached %s ('%s') before this worker's claim; that state is restored and the flow is not run again", r.id, prev.Type, prev.Name))
+}
+
+// claimedBy says whether st, a run's current state, is the Pending state
 // proposed with transition id claim.
-func claimedBy(fr *prefect.FlowRun, claim string) bool {
-	if fr.StateType != prefect.StatePending {
+func claimedBy(st *prefect.State, claim string) bool {
+	if st == nil || st.Type != prefect.StatePending {
 		return false
 	}
-	if claim == "" || fr.State == nil || fr.State.StateDetails.TransitionID == "" {
+	if claim == "" || st.StateDetails.TransitionID == "" {
 		return true // nothing to compare: the type is all we know
 	}
-	return fr.State.StateDetails.TransitionID == claim
+	return st.StateDetails.TransitionID == claim
+}
+
+// overtaken reads a run's state history, oldest first, whose last state is
+// a claim just accepted, and returns the final state that claim replaced:
+// the state right before it, or, when the claim followed a hand-back by
+// orphan recovery (perhaps marked Late since), the state right before the
+// hand-back. A claim of a run that was waiting to run returns nil.
+func overtaken(states []prefect.State) *prefect.State {
+	i := len(states) - 2
+	for i >= 0 && isLateMark(&states[i]) {
+		i--
+	}
+	if i >= 0 && isHandBack(&states[i]) {
+		i--
+		for i >= 0 && isLateMark(&states[i]) {
+			i--
+		}
+	}
+	if i < 0 || !isTerminal(states[i].Type) {
+		return nil
+	}
+	return &states[i]
+}
+
+func isLateMark(st *prefect.State) bool {
+	return st.Type == prefect.StateScheduled && st.Name == "Late"
+}
+
+func isHandBack(st *prefect.State) bool {
+	return st.Type == prefect.StateScheduled && strings.HasPrefix(st.Message, reschedulePrefix)
 }
 
 // proposePending claims the run. Only a returned PENDING state lets the
