@@ -312,10 +312,8 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 // the next claimant, which looks for the deployment before it deploys and
 // at the state history for a finished run the hand-back overtook.
 func (w *Worker) reschedule(ctx context.Context, r *run) {
-	if _, ok := w.stillOrphaned(ctx, r); !ok {
-		return
-	}
-	// The mark goes first: a mark on a run that was not handed back after
+	// The adoption round has just read the run, the workers and Azure. The
+	// mark goes first: a mark on a run that was not handed back after
 	// all costs its next claimant one read; a hand-back without the mark
 	// could have the run deployed twice.
 	if err := w.pf.UpdateFlowRunLabels(ctx, r.id, map[string]string{rescheduledLabel: w.cfg.Name}); err != nil {
@@ -323,7 +321,8 @@ func (w *Worker) reschedule(ctx context.Context, r *run) {
 		return
 	}
 	// A busy server can take seconds over the mark, time enough for the
-	// claim's worker to wake up and deploy: everything is looked at again.
+	// claim's worker to wake up and deploy: everything the round decided
+	// on is looked at again.
 	fr, ok := w.stillOrphaned(ctx, r)
 	if !ok {
 		return

@@ -158,6 +158,7 @@ func TestOvertaken(t *testing.T) {
 		{"claim of a run that crashed meanwhile", []prefect.State{scheduled, pending, crashed, claim}, "Crashed"},
 		{"hand-back that overtook the run's end", []prefect.State{scheduled, pending, running, completed, handBack, claim}, "Completed"},
 		{"the same, marked late since", []prefect.State{scheduled, pending, running, completed, handBack, late, claim}, "Completed"},
+		{"two late hand-backs over the run's end", []prefect.State{scheduled, pending, running, completed, handBack, handBack, claim}, "Completed"},
 		{"a user's rerun of a finished run", []prefect.State{scheduled, pending, running, completed, scheduled, claim}, ""},
 		{"only the claim", []prefect.State{claim}, ""},
 	} {

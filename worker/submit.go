@@ -233,19 +233,13 @@ func claimedBy(st *prefect.State, claim string) bool {
 
 // overtaken reads a run's state history, oldest first, whose last state is
 // a claim just accepted, and returns the final state that claim replaced:
-// the state right before it, or, when the claim followed a hand-back by
-// orphan recovery (perhaps marked Late since), the state right before the
-// hand-back. A claim of a run that was waiting to run returns nil.
+// the state before it once hand-backs by orphan recovery and Late marks
+// (neither of which starts a run) are passed over. A claim of a run that
+// was waiting to run returns nil.
 func overtaken(states []prefect.State) *prefect.State {
 	i := len(states) - 2
-	for i >= 0 && isLateMark(&states[i]) {
+	for i >= 0 && (isLateMark(&states[i]) || isHandBack(&states[i])) {
 		i--
-	}
-	if i >= 0 && isHandBack(&states[i]) {
-		i--
-		for i >= 0 && isLateMark(&states[i]) {
-			i--
-		}
 	}
 	if i < 0 || !isTerminal(states[i].Type) {
 		return nil
