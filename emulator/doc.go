@@ -34,6 +34,21 @@ package emulator
 //     Location (…/operationresults/{id}: 202 while running, 204 when done).
 //     Retry-After-Ms carries Config.LROPollHint.
 //
+// Discovery (what a general client asks first)
+//   - GET /metadata/endpoints answers without a token and for any api-version,
+//     in the single-cloud form a custom cloud serves: resourceManager and
+//     authentication.loginEndpoint are the emulator's own origin (as the
+//     client reached it); services it does not emulate keep Azure's public
+//     values.
+//   - One subscription and one tenant: GET /subscriptions, /subscriptions/{id}
+//     (another id: 404 SubscriptionNotFound*), /tenants,
+//     /subscriptions/{id}/locations (the ACI regions), at the subscriptions
+//     api-versions (2022-12-01 and older).
+//   - Providers Microsoft.ContainerInstance and Microsoft.Resources, list and
+//     get at subscription and tenant scope, with the resource types the
+//     emulator serves and their api-versions; always Registered, so register
+//     answers 200 at once; any other namespace: 404 InvalidResourceNamespace.
+//
 // Deployments
 //   - Only Incremental mode (Complete: 400 DeploymentModeNotSupported);
 //     templateLink/parametersLink: 400 InvalidRequestContent.

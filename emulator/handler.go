@@ -59,6 +59,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveEntra(sw, r, rt)
 	case areaARM:
 		e.serveARM(sw, r, rt, corr)
+	case areaMetadata:
+		e.serveMetadata(sw, r)
 	default:
 		writeError(sw, newErr(http.StatusNotFound, "NotFound", "The requested path '%s' is not served by this emulator.", r.URL.Path))
 	}
@@ -106,7 +108,7 @@ func (e *Emulator) serveARM(w http.ResponseWriter, r *http.Request, rt route, co
 		writeError(w, aerr)
 		return
 	}
-	if !eq(rt.sub, e.cfg.SubscriptionID) {
+	if rt.sub != "" && !eq(rt.sub, e.cfg.SubscriptionID) {
 		writeError(w, newErr(http.StatusNotFound, "SubscriptionNotFound", "The subscription '%s' could not be found.", rt.sub))
 		return
 	}
@@ -124,6 +126,10 @@ func (e *Emulator) serveARM(w http.ResponseWriter, r *http.Request, rt route, co
 		e.serveOperation(req)
 	case kindACIUsages:
 		e.serveUsages(req)
+	case kindSubscriptions, kindTenants, kindLocations:
+		e.serveDirectory(req)
+	case kindProviders:
+		e.serveProviders(req)
 	default:
 		writeError(w, unknownRoute(r))
 	}
@@ -162,7 +168,9 @@ func unknownRoute(r *http.Request) *apiError {
 // Accepted api-versions per resource type (newest first, as ARM lists them).
 var (
 	apiVersionsResources = []string{"2025-04-01", "2025-03-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-09-01", "2021-04-01", "2021-01-01", "2020-10-01", "2020-06-01", "2019-10-01", "2019-08-01", "2019-07-01", "2019-05-10", "2019-05-01", "2018-05-01", "2018-02-01", "2017-05-10", "2016-09-01"}
-	apiVersionsACI       = []string{"2025-09-01", "2024-10-01-preview", "2024-09-01-preview", "2024-05-01-preview", "2023-05-01", "2023-02-01-preview", "2022-10-01-preview", "2022-09-01", "2022-04-01-preview", "2021-10-01", "2021-09-01", "2021-07-01", "2021-03-01", "2020-11-01", "2019-12-01", "2018-10-01"}
+	// Microsoft.Resources' subscriptions, tenants and locations types.
+	apiVersionsSubscriptions = []string{"2022-12-01", "2022-09-01", "2022-01-01", "2021-01-01", "2020-01-01", "2019-11-01", "2019-10-01", "2019-09-01", "2019-08-01", "2019-07-01", "2019-06-01", "2019-05-10", "2019-05-01", "2019-03-01", "2018-09-01", "2018-08-01", "2018-07-01", "2018-06-01", "2018-05-01", "2018-02-01", "2018-01-01", "2017-12-01", "2017-08-01", "2017-06-01", "2017-05-10", "2017-05-01", "2017-03-01", "2016-09-01", "2016-07-01", "2016-06-01", "2016-02-01", "2015-11-01", "2015-01-01", "2014-04-01-preview", "2014-04-01", "2014-01-01"}
+	apiVersionsACI           = []string{"2025-09-01", "2024-10-01-preview", "2024-09-01-preview", "2024-05-01-preview", "2023-05-01", "2023-02-01-preview", "2022-10-01-preview", "2022-09-01", "2022-04-01-preview", "2021-10-01", "2021-09-01", "2021-07-01", "2021-03-01", "2020-11-01", "2019-12-01", "2018-10-01"}
 )
 
 func checkAPIVersion(r *http.Request, rt route, location string) *apiError {
@@ -172,6 +180,7 @@ func checkAPIVersion(r *http.Request, rt route, location string) *apiError {
 	}
 	var list []string
 	var typ string
+	resourcesRP := true // Microsoft.Resources answers bad versions itself
 	switch rt.kind {
 	case kindOperationResults:
 		// Operation results carry the api-version of the operation that
@@ -183,7 +192,12 @@ func checkAPIVersion(r *http.Request, rt route, location string) *apiError {
 		if rt.kind != kindResourceGroups {
 			typ = "deployments"
 		}
+	case kindSubscriptions, kindTenants, kindLocations:
+		list = apiVersionsSubscriptions
+	case kindProviders:
+		list = apiVersionsResources
 	case kindContainerGroups, kindACIOperations, kindACIUsages:
+		resourcesRP = false
 		list = apiVersionsACI
 		typ = "containerGroups"
 		if rt.kind == kindACIOperations {
@@ -199,8 +213,7 @@ func checkAPIVersion(r *http.Request, rt route, location string) *apiError {
 			return nil
 		}
 	}
-	if list[0] == apiVersionsResources[0] {
-		// Microsoft.Resources answers bad versions itself, with its own code.
+	if resourcesRP {
 		return badRequest("InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(list, ","))
 	}
 	return badRequest("NoRegisteredProviderFound",

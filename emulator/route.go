@@ -13,6 +13,7 @@ const (
 	areaAdmin
 	areaEntra
 	areaARM
+	areaMetadata // the cloud metadata document, served without a token
 )
 
 // kind is the ARM resource type a request addresses; it selects the
@@ -28,6 +29,10 @@ const (
 	kindDeploymentOperations
 	kindOperationResults
 	kindACIUsages
+	kindSubscriptions
+	kindTenants
+	kindLocations
+	kindProviders
 )
 
 // route is a parsed request path. ARM compares every path segment name and
@@ -83,11 +88,40 @@ func parseRoute(method, path string) route {
 	if n == 4 && eq(at(1), "oauth2") && eq(at(2), "v2.0") && eq(at(3), "token") {
 		return route{area: areaEntra, op: "token", tenant: at(0)}
 	}
+	if n == 2 && eq(at(0), "metadata") && eq(at(1), "endpoints") {
+		return route{area: areaMetadata, op: "metadata.endpoints"}
+	}
+	// Tenant-level ARM: no subscription in the path.
+	switch {
+	case n == 1 && eq(at(0), "subscriptions"):
+		return route{area: areaARM, kind: kindSubscriptions, op: "subscriptions.list"}
+	case n == 1 && eq(at(0), "tenants"):
+		return route{area: areaARM, kind: kindTenants, op: "tenants.list"}
+	case n == 1 && eq(at(0), "providers"):
+		return route{area: areaARM, kind: kindProviders, op: "providers.listAtTenantScope"}
+	case n == 2 && eq(at(0), "providers"):
+		return route{area: areaARM, kind: kindProviders, name: at(1), op: "providers.getAtTenantScope"}
+	}
 	if n < 2 || !eq(at(0), "subscriptions") || at(1) == "" {
 		return route{area: areaUnknown, op: "unknown"}
 	}
 	r := route{area: areaARM, sub: at(1), op: "unknown"}
 	switch {
+	case n == 2:
+		r.kind, r.op = kindSubscriptions, "subscriptions.get"
+		return r
+	case n == 3 && eq(at(2), "locations"):
+		r.kind, r.op = kindLocations, "subscriptions.listLocations"
+		return r
+	case n == 3 && eq(at(2), "providers"):
+		r.kind, r.op = kindProviders, "providers.list"
+		return r
+	case n == 4 && eq(at(2), "providers"):
+		r.kind, r.name, r.op = kindProviders, at(3), "providers.get"
+		return r
+	case n == 5 && eq(at(2), "providers") && eq(at(4), "register"):
+		r.kind, r.name, r.action, r.op = kindProviders, at(3), "register", "providers.register"
+		return r
 	case n == 3 && eq(at(2), "resourcegroups"):
 		r.kind, r.op = kindResourceGroups, "resourceGroups.list"
 		return r
