@@ -180,7 +180,8 @@ func NewClient(subscriptionID string, cred azcore.TokenCredential, s Settings) (
 		Cloud:            cfg,
 		Transport:        s.Transport,
 		Retry:            retry,
-		PerRetryPolicies: []policy.Policy{budgetPolicy{b}},
+		Telemetry:        s.telemetry(),
+		PerRetryPolicies: append([]policy.Policy{budgetPolicy{b}}, s.Policies...),
 	}}
 	dc, err := armdeployments.NewDeploymentsClient(subscriptionID, cred, opts)
 	if err != nil {

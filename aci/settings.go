@@ -13,6 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/aciworker/aciworker/internal/buildinfo"
 )
 
 // Settings say where Azure is and how to authenticate.
@@ -41,6 +43,15 @@ type Settings struct {
 	MaxRetries    int32
 	RetryDelay    time.Duration
 	MaxRetryDelay time.Duration
+
+	// ApplicationID starts the User-Agent of every Azure request; "" is
+	// "aciworker/VERSION" (or the commit when the version is too long for
+	// azcore's 24 characters).
+	ApplicationID string
+	// Policies run on every ARM request attempt, retries included, after
+	// the budget: hooks for the caller's metrics, so that this package
+	// needs no metrics library.
+	Policies []policy.Policy
 }
 
 // Budget and retry defaults. ARM allows 25 reads/s and 10 writes/s per
@@ -146,7 +157,15 @@ func (s Settings) disableInstanceDiscovery() bool {
 }
 
 func (s Settings) clientOptions() azcore.ClientOptions {
-	return azcore.ClientOptions{Cloud: s.Cloud(), Transport: s.Transport}
+	return azcore.ClientOptions{Cloud: s.Cloud(), Transport: s.Transport, Telemetry: s.telemetry()}
+}
+
+func (s Settings) telemetry() policy.TelemetryOptions {
+	id := s.ApplicationID
+	if id == "" {
+		id = buildinfo.Get().AzureApplicationID()
+	}
+	return policy.TelemetryOptions{ApplicationID: id}
 }
 
 type credKey struct {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/buildinfo"
 )
 
 // fake is a scripted Prefect API: each request gets the next response of
@@ -377,7 +379,7 @@ func TestAuthHeaders(t *testing.T) {
 		if got := h.Get("X-Prefect-Api-Version"); got != "0.8.4" {
 			t.Errorf("%s: X-PREFECT-API-VERSION = %q", tc.name, got)
 		}
-		if ua := h.Get("User-Agent"); !strings.HasPrefix(ua, "aciworker/") {
+		if ua := h.Get("User-Agent"); ua != buildinfo.Get().UserAgent() {
 			t.Errorf("%s: User-Agent = %q", tc.name, ua)
 		}
 	}

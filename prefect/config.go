@@ -21,10 +21,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/buildinfo"
 )
 
 // APIVersion is the Prefect REST API version this client speaks; the
@@ -124,13 +125,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	return cfg
 }
 
-func defaultUserAgent() string {
-	version := "dev"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		version = bi.Main.Version
-	}
-	return "aciworker/" + version
-}
+func defaultUserAgent() string { return buildinfo.Get().UserAgent() }
 
 func envBool(v string) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {

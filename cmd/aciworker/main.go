@@ -3,15 +3,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+	"github.com/aciworker/aciworker/internal/buildinfo"
+)
 
 // exitError carries a process exit code up to main without printing twice.
 type exitError struct {
@@ -42,16 +42,21 @@ func newRootCmd() *cobra.Command {
 		Short:         "Run Prefect flow runs and commands in Azure Container Instances",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Version turns on --version; the template prints what `aciworker
+		// version` prints, computed only when asked (it may ask git).
+		Version: buildinfo.Get().Version,
 	}
+	cobra.AddTemplateFunc("aciworkerVersion", describeBuild)
+	root.SetVersionTemplate("{{aciworkerVersion}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, build date and Go version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "aciworker", version)
+			fmt.Fprintln(cmd.OutOrStdout(), describeBuild())
 		},
 	})
 	for _, f := range subcommands {
@@ -59,6 +64,9 @@ func newRootCmd() *cobra.Command {
 	}
 	return root
 }
+
+// describeBuild is the version line of `aciworker version` and --version.
+func describeBuild() string { return buildinfo.Describe(context.Background()).String() }
 
 func main() {
 	os.Exit(run(os.Args[1:]))
