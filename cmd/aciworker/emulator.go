@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,6 +25,7 @@ func newEmulatorCmd() *cobra.Command {
 		noThrottl bool
 		failPulls []string
 		debug     bool
+		logs      logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "emulator",
@@ -54,12 +54,12 @@ SIGTERM, and kills every container process it started before exiting.`,
 				return usageError("--max-groups and --max-cores must not be negative (got %d and %d)", cfg.MaxGroups, cfg.MaxCores)
 			}
 			cfg.DisableThrottling = noThrottl
-			level := slog.LevelInfo
-			if debug {
-				level = slog.LevelDebug
+			logger, err := logs.logger(cmd.ErrOrStderr(), os.Getenv, debug)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			return runEmulator(cmd.Context(), cmd, cfg)
+			cfg.Logger = logger
+			return logs.report(runEmulator(cmd.Context(), cmd, cfg))
 		},
 	}
 	f := cmd.Flags()
@@ -77,6 +77,7 @@ SIGTERM, and kills every container process it started before exiting.`,
 	f.StringArrayVar(&failPulls, "image-fail-pull", nil, "make pulls of IMAGE (a glob) fail with MESSAGE, as IMAGE=MESSAGE (repeatable)")
 	f.DurationVar(&cfg.LogTimestampResolution, "log-timestamp-resolution", 0, "truncate container log timestamps to this resolution (0: nanoseconds)")
 	f.BoolVar(&debug, "debug", false, "log every request (method, path, operation, status)")
+	logs.register(f)
 	return cmd
 }
 

@@ -46,7 +46,6 @@ func newRootCmd() *cobra.Command {
 		// version` prints, computed only when asked (it may ask git).
 		Version: buildinfo.Get().Version,
 	}
-	cobra.AddTemplateFunc("aciworkerVersion", describeBuild)
 	root.SetVersionTemplate("{{aciworkerVersion}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
@@ -64,6 +63,10 @@ func newRootCmd() *cobra.Command {
 	}
 	return root
 }
+
+// cobra's template functions are process-wide: register once, not per
+// root command (tests build many, in parallel).
+func init() { cobra.AddTemplateFunc("aciworkerVersion", describeBuild) }
 
 // describeBuild is the version line of `aciworker version` and --version.
 func describeBuild() string { return buildinfo.Describe(context.Background()).String() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/logging"
 )
 
 func init() { subcommands = append(subcommands, newRunCmd) }
@@ -48,6 +50,7 @@ type runFlags struct {
 	name              string
 	armTemplate       string
 	quiet             bool
+	logs              logFlags
 }
 
 func newRunCmd() *cobra.Command { return newRunCmdWith(processDeps()) }
@@ -70,7 +73,7 @@ values; they are never written into the ARM template or printed.`,
   aciworker run --image alpine:3 --entrypoint "" --secret-env TOKEN -- sh -c 'use-token'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.execute(cmd, args, deps)
+			return f.logs.report(f.execute(cmd, args, deps))
 		},
 	}
 	fs := cmd.Flags()
@@ -99,6 +102,7 @@ values; they are never written into the ARM template or printed.`,
 	fs.StringVar(&f.name, "name", "", `container group name (default "aciworker-run-" and random hex)`)
 	fs.StringVar(&f.armTemplate, "arm-template", "", "custom ARM template file in the work pool's {{ }} form (a bare template or a base job template)")
 	fs.BoolVar(&f.quiet, "quiet", false, "do not stream the container's output")
+	f.logs.register(fs)
 	return cmd
 }
 
@@ -109,9 +113,20 @@ func (s signalCause) Error() string { return "received " + s.sig.String() }
 
 func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	logger, err := f.logs.logger(stderr, deps.getenv, false)
+	if err != nil {
+		return err
+	}
 	job, err := f.job(cmd, args, deps)
 	if err != nil {
 		return err
+	}
+	logger = logger.With("group", job.GroupName)
+	if f.logs.json {
+		// Progress lines become records, so stderr is JSON throughout.
+		lw := logging.NewLineWriter(logger, slog.LevelInfo, "aciworker: ")
+		defer lw.Flush()
+		stderr = lw
 	}
 	if _, err := aci.Prepare(job); err != nil {
 		return usageError("invalid run: %v", aci.NewRedactor(secretsOf(job)...).Error(err))
@@ -154,6 +169,7 @@ func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) erro
 		Keep:         f.keep,
 		StartTimeout: f.startTimeout,
 		PollInterval: poll,
+		Logger:       logger,
 	})
 	if err != nil {
 		if errors.Is(err, aci.ErrCanceled) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -36,6 +35,7 @@ type startFlags struct {
 	createPool        bool
 	emulator          bool
 	debug             bool
+	logs              logFlags
 }
 
 func newStartCmd() *cobra.Command { return newStartCmdWith(processDeps()) }
@@ -60,7 +60,7 @@ started on the pool (with the same --name at once, or any worker once this one s
 offline) re-adopts them and sees them to the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runStart(cmd, f, deps)
+			return f.logs.report(runStart(cmd, f, deps))
 		},
 	}
 	fs := cmd.Flags()
@@ -77,7 +77,8 @@ offline) re-adopts them and sees them to the end.`,
 	fs.StringVar(&f.baseJobTemplate, "base-job-template", "", "JSON file with the base job template for a pool this worker creates")
 	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist")
 	fs.BoolVar(&f.emulator, "emulator", false, "start the local Azure emulator in this process and use it instead of Azure")
-	fs.BoolVar(&f.debug, "debug", false, "log debug messages")
+	fs.BoolVar(&f.debug, "debug", false, "log debug messages (the same as PREFECT_LOGGING_LEVEL=DEBUG)")
+	f.logs.register(fs)
 	return cmd
 }
 
@@ -133,11 +134,10 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		prefetch = time.Nanosecond // "no prefetch": Config treats 0 as the default
 	}
 
-	level := slog.LevelInfo
-	if f.debug || strings.EqualFold(getenv("PREFECT_LOGGING_LEVEL"), "DEBUG") {
-		level = slog.LevelDebug
+	logger, err := f.logs.logger(cmd.ErrOrStderr(), getenv, f.debug)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
 	pcfg := prefect.ConfigFromEnv(getenv)
 	if pcfg.APIURL == "" {
