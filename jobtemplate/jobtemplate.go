@@ -423,7 +423,8 @@ func dictUpdate(dst map[string]any, other any) error {
 		if len([]rune(o)) == 0 {
 			return nil
 		}
-		return fmt.Errorf("dictionary update sequence element #0 has length 1; 2 is required (got the string %s)", PyRepr(o))
+		// The string is not quoted: env values are often credentials.
+		return fmt.Errorf("dictionary update sequence element #0 has length 1; 2 is required (got a string of %d characters)", len([]rune(o)))
 	}
 	return fmt.Errorf("%s object is not iterable", PyRepr(typeName(other)))
 }

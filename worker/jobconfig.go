@@ -41,7 +41,23 @@ type jobConfig struct {
 	KeepGroup        bool
 	nullEnv          map[string]bool // names set to null: they delete a worker-provided variable
 	explicitNullEntr bool
+	// Warnings are adjustments made to the job variables (clamped values),
+	// for the run's logs.
+	Warnings []string
 }
+
+// Bounds of what job variables may ask for. A poll interval below a second
+// spends the subscription's read budget, shared by every run and every
+// worker on it; Azure answers provisioning no faster than that anyway. A
+// start timeout below 10 s fails every run before ACI can answer; above
+// 2 hours a run that never starts holds its slot for longer than any image
+// pull takes (ACI's largest images pull in well under an hour).
+const (
+	minPollInterval = time.Second
+	maxPollInterval = 5 * time.Minute
+	minStartTimeout = 10 * time.Second
+	maxStartTimeout = 2 * time.Hour
+)
 
 // credentials is the aci_credentials block's data: a service principal when
 // all three are set, else the worker's own Azure credential chain.
@@ -78,7 +94,7 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 	if v, ok := m["env"]; ok && v != nil {
 		env, ok := v.(map[string]any)
 		if !ok {
-			return nil, fail("env", fmt.Errorf("must be an object of strings, got %s", describe(v)))
+			return nil, fail("env", fmt.Errorf("must be an object of strings, got %s", describeType(v)))
 		}
 		for k, ev := range env {
 			if ev == nil {
@@ -189,7 +205,7 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 	if v, ok := m["aci_credentials"]; ok && v != nil {
 		cm, isMap := v.(map[string]any)
 		if !isMap {
-			return nil, fail("aci_credentials", fmt.Errorf("must be an azure-container-instance-credentials block, got %s", describe(v)))
+			return nil, fail("aci_credentials", fmt.Errorf("must be an azure-container-instance-credentials block, got %s", describeType(v)))
 		}
 		for key, dst := range map[string]*string{"client_id": &c.Credentials.ClientID, "tenant_id": &c.Credentials.TenantID, "client_secret": &c.Credentials.ClientSecret} {
 			if s, isStr := cm[key].(string); isStr {
@@ -202,14 +218,26 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 		if err != nil || n < 0 {
 			return nil, fail("task_start_timeout_seconds", fmt.Errorf("must be a non-negative integer, got %s", describe(v)))
 		}
-		c.StartTimeout = time.Duration(n) * time.Second
+		// Clamped in seconds, before the conversion that would overflow.
+		secs := min(max(n, int64(minStartTimeout/time.Second)), int64(maxStartTimeout/time.Second))
+		c.StartTimeout = time.Duration(secs) * time.Second
+		if secs != n {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("task_start_timeout_seconds %d is outside [%d, %d]; using %d",
+				n, int64(minStartTimeout/time.Second), int64(maxStartTimeout/time.Second), secs))
+		}
 	}
 	if v, ok := m["task_watch_poll_interval"]; ok && v != nil {
 		f, err := asFloat(v)
 		if err != nil || f <= 0 {
 			return nil, fail("task_watch_poll_interval", fmt.Errorf("must be a positive number, got %s", describe(v)))
 		}
-		c.PollInterval = time.Duration(f * float64(time.Second))
+		// Clamped as a float, before the conversion that would overflow.
+		secs := min(max(f, minPollInterval.Seconds()), maxPollInterval.Seconds())
+		c.PollInterval = time.Duration(secs * float64(time.Second))
+		if secs != f {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("task_watch_poll_interval %g is outside [%g, %g] seconds; using %g",
+				f, minPollInterval.Seconds(), maxPollInterval.Seconds(), secs))
+		}
 	}
 	at, ok := m["arm_template"]
 	if !ok || at == nil {
@@ -224,7 +252,7 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 func parseRegistry(v any) (*aci.Registry, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("must be an object, got %s", describe(v))
+		return nil, fmt.Errorf("must be an object, got %s", describeType(v))
 	}
 	str := func(k string) string { s, _ := m[k].(string); return s }
 	r := &aci.Registry{Server: str("registry_url"), Username: str("username"), Password: str("password"), Identity: str("identity")}
@@ -329,8 +357,30 @@ func asBool(v any) (bool, error) {
 	return false, fmt.Errorf("must be a boolean, got %s", describe(v))
 }
 
-// describe names a JSON value for an error message without echoing long or
-// secret-looking text.
+// describeType names only the type of a JSON value, for fields that hold
+// credentials (aci_credentials, image_registry, env): a string given where
+// a block belongs is often the secret itself.
+func describeType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case json.Number, float64, int, int64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// describe names a JSON value for an error message without echoing long
+// text. Fields that may hold credentials use describeType instead.
 func describe(v any) string {
 	switch x := v.(type) {
 	case nil:

@@ -76,6 +76,21 @@ func TestParseJobConfig(t *testing.T) {
 		{"bad label", base + `, "labels": {"a": 1}`, nil, `"labels.a": must be a string`},
 		{"fractional int", base + `, "task_start_timeout_seconds": 1.5`, nil, "task_start_timeout_seconds"},
 		{"no template", `"resource_group_name": "rg", "subscription_id": "sub"`, nil, `"arm_template": is required`},
+		{"poll interval clamped up", base + `, "task_watch_poll_interval": 0.000001`, func(c *jobConfig) bool {
+			return c.PollInterval == time.Second && len(c.Warnings) == 1 && strings.Contains(c.Warnings[0], "task_watch_poll_interval")
+		}, ""},
+		{"poll interval clamped down", base + `, "task_watch_poll_interval": 1e300`, func(c *jobConfig) bool {
+			return c.PollInterval == 5*time.Minute && len(c.Warnings) == 1
+		}, ""},
+		{"start timeout clamped down without overflow", base + `, "task_start_timeout_seconds": 99999999999`, func(c *jobConfig) bool {
+			return c.StartTimeout == 2*time.Hour && len(c.Warnings) == 1 && strings.Contains(c.Warnings[0], "task_start_timeout_seconds")
+		}, ""},
+		{"start timeout clamped up", base + `, "task_start_timeout_seconds": 0`, func(c *jobConfig) bool {
+			return c.StartTimeout == 10*time.Second && len(c.Warnings) == 1
+		}, ""},
+		{"in bounds: no warning", base + `, "task_start_timeout_seconds": 600, "task_watch_poll_interval": 2.5`, func(c *jobConfig) bool {
+			return c.StartTimeout == 600*time.Second && c.PollInterval == 2500*time.Millisecond && len(c.Warnings) == 0
+		}, ""},
 	} {
 		c, err := parseJobConfig(jsonObj(t, "{"+tc.body+"}"))
 		if tc.err != "" {
@@ -90,6 +105,21 @@ func TestParseJobConfig(t *testing.T) {
 		}
 		if !tc.check(c) {
 			t.Errorf("%s: unexpected config %+v", tc.name, c)
+		}
+	}
+}
+
+// Fields that hold credentials are described by type only: a string given
+// where a block belongs is often the secret itself.
+func TestJobConfigErrorsDoNotEchoCredentials(t *testing.T) {
+	const secret = "short-client-secret"
+	base := `"resource_group_name": "rg", "subscription_id": "sub", "arm_template": {}`
+	for _, field := range []string{"aci_credentials", "image_registry", "env"} {
+		_, err := parseJobConfig(jsonObj(t, "{"+base+`, "`+field+`": "`+secret+`"}`))
+		if err == nil || !strings.Contains(err.Error(), `"`+field+`"`) || !strings.Contains(err.Error(), "a string") {
+			t.Errorf("%s given a string: error %v, want one naming the field and the type", field, err)
+		} else if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s given a string: the error echoes it: %v", field, err)
 		}
 	}
 }

@@ -340,6 +340,12 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("ValidationError", err)
 	}
+	if !r.adopted {
+		// An adopted run was warned when it was submitted.
+		for _, warn := range cfg.Warnings {
+			w.runLog(r.id, prefect.LevelWarning, "Job variables adjusted: "+warn)
+		}
+	}
 	rule, err := newSecretRule(withDefaults(template, values))
 	if err != nil {
 		return submitErr("ValidationError", err)
