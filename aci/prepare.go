@@ -204,9 +204,13 @@ func (p *preparer) run() error {
 	return p.checkNoSecretInBody()
 }
 
-// minCheckedSecret is the shortest secret looked for in the template body;
-// shorter ones match ordinary text by chance.
-const minCheckedSecret = 6
+// MinSecretLength is the shortest secret looked for in text: in a template
+// body, and by redaction. Shorter values ("1", "true", "prod") match
+// ordinary text by chance, so hiding them garbles logs while protecting
+// little: eight characters is the least any credential policy issues
+// (NIST SP 800-63B's minimum for passwords). Shorter secrets still travel as
+// secure values.
+const MinSecretLength = 8
 
 // checkNoSecretInBody refuses a template that carries a secret value outside
 // the secure parameters, e.g. a user template with a literal copy of it.
@@ -216,7 +220,7 @@ func (p *preparer) checkNoSecretInBody() error {
 		return fmt.Errorf("encode ARM template: %w", err)
 	}
 	for _, s := range p.out.Secrets {
-		if len(s) < minCheckedSecret {
+		if len(s) < MinSecretLength {
 			continue
 		}
 		enc, _ := json.Marshal(s)

@@ -471,7 +471,7 @@ func FuzzPrepare(f *testing.F) {
 			t.Fatalf("prepared template does not encode: %v", err)
 		}
 		for _, s := range []string{envValue, password} {
-			if len(s) < minCheckedSecret {
+			if len(s) < MinSecretLength {
 				continue
 			}
 			enc, _ := json.Marshal(s)

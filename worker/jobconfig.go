@@ -41,6 +41,9 @@ type jobConfig struct {
 	KeepGroup        bool
 	nullEnv          map[string]bool // names set to null: they delete a worker-provided variable
 	explicitNullEntr bool
+	// secretEnv are the env names whose value came from a secret source
+	// (a Secret block, a block's secret field, a credentials block).
+	secretEnv map[string]bool
 	// Warnings are adjustments made to the job variables (clamped values),
 	// for the run's logs.
 	Warnings []string

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/worker/internal/prefectenv"
 )
 
 // DefaultCommand is what a flow run's container runs unless the job
@@ -37,20 +38,9 @@ type runInfo struct {
 	WorkerName string
 }
 
-// baseEnvironment is Prefect's _base_environment: the Prefect settings set
-// in the worker's environment. Variables with a double underscore are
-// per-process values (PREFECT__FLOW_RUN_ID, ...), not settings.
-func baseEnvironment(environ []string) map[string]string {
-	env := map[string]string{}
-	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(k, "PREFECT_") || strings.HasPrefix(k, "PREFECT__") {
-			continue
-		}
-		env[k] = v
-	}
-	return env
-}
+// baseEnvironment is the worker's client-side Prefect settings (see
+// prefectenv.Base).
+func baseEnvironment(environ []string) map[string]string { return prefectenv.Base(environ) }
 
 // orderedEnv keeps Python dict semantics: an update keeps a key's first
 // position.
@@ -131,8 +121,10 @@ func buildJob(ri runInfo, cfg *jobConfig, base map[string]string, secret *secret
 	env := flowRunEnv(base, ri, cfg)
 	vars := make([]aci.EnvVar, 0, len(env.names))
 	for _, k := range env.names {
-		vars = append(vars, aci.EnvVar{Name: k, Value: env.values[k], Secret: secret.isSecret(k)})
+		v := env.values[k]
+		vars = append(vars, aci.EnvVar{Name: k, Value: v, Secret: cfg.secretEnv[k] || secret.isSecret(k, v)})
 	}
+	shareSecrecy(vars)
 	job := aci.Job{
 		GroupName:      group,
 		DeploymentName: DeploymentName(group),
@@ -157,6 +149,26 @@ func buildJob(ri runInfo, cfg *jobConfig, base map[string]string, secret *secret
 		Template: cfg.ARMTemplate,
 	}
 	return job, nil
+}
+
+// shareSecrecy makes secret every variable whose value holds a secret's
+// value: the same auth string under two names must not travel once hidden
+// and once in plain text (nor make Prepare refuse the template body).
+func shareSecrecy(vars []aci.EnvVar) {
+	var secrets []string
+	for _, e := range vars {
+		if e.Secret && len(e.Value) >= aci.MinSecretLength {
+			secrets = append(secrets, e.Value)
+		}
+	}
+	for i := range vars {
+		for _, s := range secrets {
+			if !vars[i].Secret && strings.Contains(vars[i].Value, s) {
+				vars[i].Secret = true
+				break
+			}
+		}
+	}
 }
 
 func truncate(s string, n int) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/prefect"
 )
 
@@ -184,6 +185,34 @@ func TestBuildJob(t *testing.T) {
 	}
 }
 
+// Issue 16 item 1: a value shared by a secret and a plain variable travels
+// hidden under both names, and Prepare accepts the job.
+func TestSharedSecretValueStaysSecret(t *testing.T) {
+	const auth = "admin:srv-auth-0f3c"
+	cfg, err := parseJobConfig(jsonObj(t, `{"resource_group_name": "rg", "subscription_id": "sub", "arm_template": {},
+		"env": {"COPY_OF_AUTH": "admin:srv-auth-0f3c", "HEADER": "Basic admin:srv-auth-0f3c", "SHORT": "1", "FEATURE_TOKEN": "1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ARMTemplate = nil
+	ri := runInfo{FlowRun: &prefect.FlowRun{ID: "0b4c7a52-9d3e-4f1a-8c2b-6e5d4f3a2b1c"}, Flow: &prefect.Flow{ID: "f", Name: "f"}}
+	rule, _ := newSecretRule(nil)
+	job, err := buildJob(ri, cfg, baseEnvironment([]string{"PREFECT_API_AUTH_STRING=" + auth}), rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range job.Env {
+		want := e.Name != "SHORT" && !strings.HasPrefix(e.Name, "PREFECT__")
+		if e.Secret != want {
+			t.Errorf("%s secret = %v, want %v", e.Name, e.Secret, want)
+		}
+	}
+	job.Image, job.Location = "img", "westeurope"
+	if _, err := aci.Prepare(job); err != nil {
+		t.Errorf("Prepare: %v", err)
+	}
+}
+
 func sortedStrings(s []string) []string {
 	m := map[string]bool{}
 	for _, x := range s {
@@ -200,9 +229,20 @@ func TestSecretRule(t *testing.T) {
 	for name, want := range map[string]bool{
 		"A": true, "B": true, "C": false, "PREFECT_API_AUTH_STRING": true, "PREFECT_CLIENT_CUSTOM_HEADERS": true,
 		"GITHUB_TOKEN": true, "OPENAI_API_KEY": true, "X_SECRET": true, "TOKENIZER": false, "API_KEY_ID": false,
+		"PREFECT_SERVER_API_AUTH_STRING": true, "STORAGE_ACCOUNT_KEY": true, "TOKEN": true, "PASSWORD": true,
+		"DB_CONNECTION_STRING": true, "MONKEY": false,
 	} {
-		if got := r.isSecret(name); got != want {
+		if got := r.isSecret(name, "plain"); got != want {
 			t.Errorf("isSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+	// A URL with userinfo authenticates whatever its name.
+	for value, want := range map[string]bool{
+		"postgresql+asyncpg://prefect:pw@db:5432/prefect": true, "https://user@host/x": true,
+		"--url redis://:pw@cache:6379/0": true, "https://host/x?a=b@c": false, "user@example.com": false,
+	} {
+		if got := r.isSecret("DATABASE_URL", value); got != want {
+			t.Errorf("isSecret(DATABASE_URL, %q) = %v, want %v", value, got, want)
 		}
 	}
 	if _, err := newSecretRule(map[string]any{"secret_env": json.Number("1")}); err == nil || !strings.Contains(err.Error(), `"secret_env"`) {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aciworker/aciworker/aci"
@@ -15,13 +16,49 @@ import (
 const SecretEnvVariable = "secret_env"
 
 // secretSuffixes mark variables secret by name, so that the usual spellings
-// of credentials are protected without anyone remembering to list them.
-var secretSuffixes = []string{"_SECRET", "_PASSWORD", "_TOKEN", "_API_KEY"}
+// of credentials are protected without anyone remembering to list them. A
+// name equal to a suffix without its underscore (TOKEN, PASSWORD) is secret
+// too.
+var secretSuffixes = []string{"_SECRET", "_PASSWORD", "_PASSWD", "_TOKEN", "_KEY", "_AUTH_STRING", "_CREDENTIALS", "_CONNECTION_STRING"}
+
+// azureCredentialEnv are the variables the Azure SDK's credential chain
+// reads a secret (or the file holding one) from. A deployment may not read
+// them from the worker's environment.
+var azureCredentialEnv = []string{
+	"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+	"AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_HEADER", "MSI_SECRET",
+}
+
+// userinfoURL matches a URL whose authority carries userinfo
+// (scheme://user:password@host): connection strings put passwords there.
+var userinfoURL = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s@]*@`)
+
+// secretName reports whether a variable name says it holds a credential:
+// Prefect's credentials and the suffixes above.
+func secretName(name string) bool {
+	up := strings.ToUpper(name)
+	for _, s := range aci.SecretEnvNames {
+		if up == s {
+			return true
+		}
+	}
+	for _, s := range secretSuffixes {
+		if strings.HasSuffix(up, s) || up == s[1:] {
+			return true
+		}
+	}
+	return false
+}
+
+// secretValue reports whether a value authenticates by its shape alone.
+func secretValue(v string) bool { return userinfoURL.MatchString(v) }
 
 // secretRule decides which container variables travel as secure values:
-// Prefect's credentials always, names listed in secret_env, and names with
-// a credential suffix. A secure value costs nothing at run time; it is only
-// hidden from every read of the group and from the deployment history.
+// Prefect's credentials always, names listed in secret_env, names with a
+// credential suffix, URLs with userinfo, and values whose provenance is
+// secret (a Secret block, a secret field of a block, a credentials block).
+// A secure value costs nothing at run time; it is only hidden from every
+// read of the group and from the deployment history.
 type secretRule struct {
 	listed map[string]bool
 }
@@ -43,32 +80,22 @@ func newSecretRule(jobVariables map[string]any) (*secretRule, error) {
 		for i, item := range x {
 			s, ok := item.(string)
 			if !ok {
-				return nil, fmt.Errorf("job variable %q: item %d must be a variable name, got %s", SecretEnvVariable, i, describe(item))
+				return nil, fmt.Errorf("job variable %q: item %d must be a variable name, got %s", SecretEnvVariable, i, describeType(item))
 			}
 			r.listed[strings.ToUpper(strings.TrimSpace(s))] = true
 		}
 	default:
-		return nil, fmt.Errorf("job variable %q must be a list of environment variable names, got %s", SecretEnvVariable, describe(v))
+		return nil, fmt.Errorf("job variable %q must be a list of environment variable names, got %s", SecretEnvVariable, describeType(v))
 	}
 	return r, nil
 }
 
-func (r *secretRule) isSecret(name string) bool {
-	up := strings.ToUpper(name)
-	for _, s := range aci.SecretEnvNames {
-		if up == s {
-			return true
-		}
-	}
-	if r != nil && r.listed[up] {
+// isSecret decides for one variable by its name and value.
+func (r *secretRule) isSecret(name, value string) bool {
+	if r != nil && r.listed[strings.ToUpper(name)] {
 		return true
 	}
-	for _, s := range secretSuffixes {
-		if strings.HasSuffix(up, s) {
-			return true
-		}
-	}
-	return false
+	return secretName(name) || secretValue(value)
 }
 
 // secretValues lists the values of a job's secret variables and registry
