@@ -44,6 +44,9 @@ type Job struct {
 	// Template is a rendered ARM template (no {{ }} left). nil uses the
 	// default template rendered from the job.
 	Template map[string]any
+	// Withheld are secrets the job does not send but that must not appear
+	// in the template body either, e.g. the worker's own credentials.
+	Withheld []string
 }
 
 // Prepared is a job turned into an ARM deployment.

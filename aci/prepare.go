@@ -219,7 +219,7 @@ func (p *preparer) checkNoSecretInBody() error {
 	if err != nil {
 		return fmt.Errorf("encode ARM template: %w", err)
 	}
-	for _, s := range p.out.Secrets {
+	for _, s := range append(slices.Clone(p.out.Secrets), p.job.Withheld...) {
 		if len(s) < MinSecretLength {
 			continue
 		}

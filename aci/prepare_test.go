@@ -404,6 +404,12 @@ func TestPrepareErrors(t *testing.T) {
 			j.Env = []EnvVar{{Name: "TOKEN", Value: secretTok, Secret: true}}
 			return j
 		}(), "contains the value of a secret (23 characters)"},
+		{"withheld secret in plain env", func() Job {
+			j := withTemplate(func(map[string]any) {})
+			j.Env = []EnvVar{{Name: "LEAK", Value: "x" + secretTok}}
+			j.Withheld = []string{secretTok}
+			return j
+		}(), "contains the value of a secret (23 characters)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

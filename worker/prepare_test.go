@@ -263,3 +263,50 @@ func TestRedactor(t *testing.T) {
 		t.Errorf("nothing to redact: %q", got)
 	}
 }
+
+// Issue 16 item 3: {{ $VAR }} cannot read the worker's credentials or any
+// variable the secret rule marks secret; the refusal names each of them.
+func TestResolverWithholdsWorkerSecrets(t *testing.T) {
+	env := map[string]string{
+		"AZURE_CLIENT_SECRET": "azure-secret-value", "AZURE_SUBSCRIPTION_ID": "sub-1", "GITHUB_TOKEN": "ghp-abcdefgh",
+		"DB": "postgresql://u:pw@db/x", "COPY": "prefix-azure-secret-value", "SHORT_TOKEN": "1",
+	}
+	for _, tc := range []struct {
+		ref     string
+		refused []string
+	}{
+		{"{{ $AZURE_SUBSCRIPTION_ID }}", nil},
+		{"{{ $AZURE_CLIENT_SECRET }}", []string{"AZURE_CLIENT_SECRET"}},
+		{"{{ $GITHUB_TOKEN }}-{{ $DB }}", []string{"GITHUB_TOKEN", "DB"}},
+		{"{{ $COPY }}", []string{"COPY"}},
+		{"{{ $SHORT_TOKEN }}", []string{"SHORT_TOKEN"}},
+	} {
+		r := &resolver{env: env, secrets: workerSecrets(env)}
+		tmpl := map[string]any{"job_configuration": map[string]any{"env": map[string]any{"X": tc.ref}}, "variables": map[string]any{}}
+		out, err := renderTemplate(t.Context(), tmpl, nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.refusal()
+		if len(tc.refused) == 0 {
+			if err != nil {
+				t.Errorf("%s: refused: %v", tc.ref, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: not refused (rendered %v)", tc.ref, out)
+			continue
+		}
+		for _, n := range tc.refused {
+			if !strings.Contains(err.Error(), "$"+n) {
+				t.Errorf("%s: the refusal does not name $%s: %v", tc.ref, n, err)
+			}
+		}
+		for _, v := range env {
+			if len(v) > 1 && strings.Contains(err.Error(), v) {
+				t.Errorf("%s: the refusal echoes a value: %v", tc.ref, err)
+			}
+		}
+	}
+}

@@ -3,15 +3,24 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aciworker/aciworker/aci"
 
 	"github.com/aciworker/aciworker/prefect"
 )
 
 // resolver answers the templating's block and variable lookups from
-// Prefect, and {{ $VAR }} from the worker's environment.
+// Prefect, and {{ $VAR }} from the worker's environment, except the
+// variables that hold the worker's own secrets: those it records in
+// refused, and the run is refused.
 type resolver struct {
-	pf  *prefect.Client
-	env map[string]string
+	pf      *prefect.Client
+	env     map[string]string
+	secrets []string // the worker's own secret values
+	refused []string
 }
 
 func (r *resolver) BlockDocument(ctx context.Context, id string) (map[string]any, error) {
@@ -43,5 +52,38 @@ func (r *resolver) Variable(ctx context.Context, name string) (any, bool, error)
 
 func (r *resolver) LookupEnv(name string) (string, bool) {
 	v, ok := r.env[name]
+	if ok && r.withheld(name, v) {
+		if !slices.Contains(r.refused, name) {
+			r.refused = append(r.refused, name)
+		}
+		return "", false
+	}
 	return v, ok
+}
+
+// withheld says whether a deployment may not read a variable of the
+// worker's environment: the Azure credential chain's secrets, any name or
+// value the secret rule marks secret, any value of the worker's secrets.
+func (r *resolver) withheld(name, value string) bool {
+	if slices.Contains(azureCredentialEnv, strings.ToUpper(name)) || secretName(name) || secretValue(value) {
+		return true
+	}
+	for _, s := range r.secrets {
+		if len(s) >= aci.MinSecretLength && strings.Contains(value, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusal is the error for a template that read withheld variables.
+func (r *resolver) refusal() error {
+	if len(r.refused) == 0 {
+		return nil
+	}
+	names := make([]string, len(r.refused))
+	for i, n := range r.refused {
+		names[i] = "$" + n
+	}
+	return fmt.Errorf("the job variables read %s from the worker's environment: a deployment may not read the worker's credentials or other secrets; pass the value with a Secret block instead", strings.Join(names, ", "))
 }

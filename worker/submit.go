@@ -332,8 +332,12 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("TypeError", err)
 	}
-	rendered, err := renderTemplate(ctx, template, values, &resolver{pf: w.pf, env: w.environ})
+	res := &resolver{pf: w.pf, env: w.environ, secrets: w.ownSecrets}
+	rendered, err := renderTemplate(ctx, template, values, res)
 	if err != nil {
+		return submitErr("ValueError", err)
+	}
+	if err := res.refusal(); err != nil {
 		return submitErr("ValueError", err)
 	}
 	cfg, err := parseJobConfig(rendered)
@@ -355,6 +359,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("ValidationError", err)
 	}
+	job.Withheld = w.ownSecrets
 	w.red.add(secretValues(job)...)
 	w.red.add(cfg.Credentials.ClientSecret)
 	p, err := aci.Prepare(job)

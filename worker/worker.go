@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,9 @@ type Worker struct {
 	logs  *logShipper
 	watch *watcher
 
-	baseEnv map[string]string
-	environ map[string]string
+	baseEnv    map[string]string
+	environ    map[string]string
+	ownSecrets []string // the worker's own credentials: never printed, never readable by a deployment
 
 	mu       sync.Mutex
 	pool     *prefect.WorkPool
@@ -67,8 +69,11 @@ func New(cfg Config) (*Worker, error) {
 			w.environ[k] = v
 		}
 	}
-	w.red = newRedactor(workerSecrets(w.environ)...)
-	w.red.add(cfg.Azure.ClientSecret)
+	w.ownSecrets = workerSecrets(w.environ)
+	if cfg.Azure.ClientSecret != "" {
+		w.ownSecrets = append(w.ownSecrets, cfg.Azure.ClientSecret)
+	}
+	w.red = newRedactor(w.ownSecrets...)
 	w.log = slog.New(redactHandler{next: cfg.Logger.Handler(), d: w.red}).With("worker", cfg.Name)
 	if cfg.Limit > 0 {
 		w.slots = make(chan struct{}, cfg.Limit)
@@ -102,11 +107,15 @@ func decodeJSONObject(b []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// workerSecrets are the worker's own credentials, never to be printed.
+// workerSecrets are the worker's own credentials, never to be printed nor
+// read by a deployment: every variable of its environment that the secret
+// rule marks secret (Prefect's and Azure's credentials, names ending in
+// _TOKEN, _PASSWORD, ..., URLs with userinfo), and each custom header.
 func workerSecrets(env map[string]string) []string {
 	var out []string
-	for _, k := range aci.SecretEnvNames {
-		if v := env[k]; v != "" {
+	for _, k := range sortedKeys(env) {
+		v := env[k]
+		if v != "" && (secretName(k) || secretValue(v) || slices.Contains(azureCredentialEnv, k)) {
 			out = append(out, v)
 		}
 	}
@@ -117,9 +126,6 @@ func workerSecrets(env map[string]string) []string {
 				out = append(out, v)
 			}
 		}
-	}
-	if v := env["AZURE_CLIENT_SECRET"]; v != "" {
-		out = append(out, v)
 	}
 	return out
 }
