@@ -10,7 +10,8 @@ import (
 )
 
 // serveHealth serves Prefect's worker health check: 200 {"message":"OK"}
-// while the worker has polled within 30 query intervals, else 503.
+// while the worker has polled successfully within 30 query intervals, else
+// 503.
 func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
 	ln, err := net.Listen("tcp", w.cfg.HealthAddr)
 	if err != nil {
@@ -34,12 +35,9 @@ func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
 	return srv, nil
 }
 
-// healthy mirrors is_worker_still_polling: the last poll is at most 30
-// query intervals old. Before the first poll the start time counts.
+// healthy mirrors is_worker_still_polling: the last successful poll is at
+// most 30 query intervals old. Before the first one the worker's start
+// counts (Run sets it), as Prefect's __init__ does.
 func (w *Worker) healthy(now time.Time) bool {
-	last := w.lastPoll.Load()
-	if last == 0 {
-		return true
-	}
-	return now.Sub(time.Unix(0, last)) <= 30*w.cfg.QueryInterval
+	return now.Sub(time.Unix(0, w.lastPoll.Load())) <= 30*w.cfg.QueryInterval
 }

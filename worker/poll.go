@@ -24,13 +24,15 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 		return nil
 	}
 	runs, err := w.pf.GetScheduledFlowRuns(ctx, w.cfg.Pool, w.cfg.Queues, time.Now().Add(w.cfg.Prefetch))
-	w.lastPoll.Store(time.Now().UnixNano())
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("polling for scheduled flow runs failed; retrying", "err", err)
 		}
 		return err
 	}
+	// Only an answered poll counts for /health, as in Prefect, where a
+	// failed query raises before _last_polled_time is set.
+	w.lastPoll.Store(time.Now().UnixNano())
 	w.pollOnce1.Do(func() { close(w.polled) })
 	for _, wr := range runs {
 		fr := wr.FlowRun

@@ -43,7 +43,7 @@ type Worker struct {
 	syncOnce sync.Once
 	badPIDs  map[string]bool // runs whose malformed pid was reported
 
-	lastPoll   atomic.Int64  // unix nanoseconds
+	lastPoll   atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled     chan struct{} // closed by the first poll Prefect answered
 	pollOnce1  sync.Once
 	runs       sync.WaitGroup
@@ -151,6 +151,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-w.logs.done
 	}()
 	w.log.Info("worker starting", "pool", w.cfg.Pool, "type", w.cfg.Type, "limit", w.cfg.Limit)
+	w.lastPoll.Store(time.Now().UnixNano())
 	if err := w.firstSync(ctx); err != nil {
 		return err
 	}
