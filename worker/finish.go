@@ -52,10 +52,11 @@ func (w *Worker) finish(ctx context.Context, r *run, o outcome) {
 // attachTail puts the last lines of the container's output into the flow
 // run's logs, so that the Prefect UI shows why it crashed.
 func (w *Worker) attachTail(ctx context.Context, r *run) {
-	if r.container == "" {
+	container := r.containerName()
+	if container == "" {
 		return
 	}
-	content, err := r.tgt.client.Logs(ctx, r.tgt.rg, r.group, r.container)
+	content, err := r.tgt.client.Logs(ctx, r.tgt.rg, r.group, container)
 	if err != nil {
 		w.log.Warn("reading the container's output failed", "flow_run_id", r.id, "err", err)
 		return
@@ -66,11 +67,11 @@ func (w *Worker) attachTail(ctx context.Context, r *run) {
 		lines = lines[len(lines)-tailLines:]
 	}
 	if len(lines) == 0 {
-		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Container %s wrote no output.", r.container))
+		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Container %s wrote no output.", container))
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Last %d lines of the output of container %s:", len(lines), r.container)
+	fmt.Fprintf(&b, "Last %d lines of the output of container %s:", len(lines), container)
 	for _, l := range lines {
 		b.WriteString("\n")
 		b.WriteString(l.Text)
@@ -156,8 +157,8 @@ func (w *Worker) startStreaming(ctx context.Context, r *run) {
 		}
 		final := false
 		for {
-			if r.container != "" {
-				content, err := r.tgt.client.Logs(ctx, r.tgt.rg, r.group, r.container)
+			if container := r.containerName(); container != "" {
+				content, err := r.tgt.client.Logs(ctx, r.tgt.rg, r.group, container)
 				if err == nil {
 					if final {
 						write(f.Finish(content))

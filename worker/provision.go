@@ -118,12 +118,6 @@ func (w *Worker) checkStarted(ctx context.Context, r *run) error {
 	return nil
 }
 
-func (r *run) noteContainer(g *aci.Group) {
-	if r.container == "" && len(g.Containers) > 0 {
-		r.container = g.Containers[0].Name
-	}
-}
-
 func reasonOr(reason, state string) string {
 	if reason != "" {
 		return reason

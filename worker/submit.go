@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
@@ -26,13 +27,34 @@ type run struct {
 	prepared   *aci.Prepared
 	tgt        *target
 	group      string
-	container  string
 	adopted    bool
 	abandoned  bool // adopted Pending claim that may go back to the pool
 
 	outcome  chan outcome // the watcher's verdict, exactly once
 	logFinal chan bool
 	logDone  chan struct{}
+
+	// The container's name is learnt from a group read by the watcher or
+	// provisioning while the output streamer reads it: hence its own lock.
+	containerMu sync.Mutex
+	container   string
+}
+
+// containerName is the run's container, "" while unknown.
+func (r *run) containerName() string {
+	r.containerMu.Lock()
+	defer r.containerMu.Unlock()
+	return r.container
+}
+
+// noteContainer learns the container's name from a group read, when the
+// template did not say it.
+func (r *run) noteContainer(g *aci.Group) {
+	r.containerMu.Lock()
+	defer r.containerMu.Unlock()
+	if r.container == "" && len(g.Containers) > 0 {
+		r.container = g.Containers[0].Name
+	}
 }
 
 func (r *run) deploymentName() string { return DeploymentName(r.group) }
@@ -371,7 +393,9 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 		return submitErr("AzureError", err)
 	}
 	r.cfg, r.job, r.prepared, r.tgt, r.group = cfg, job, p, tgt, job.GroupName
+	r.containerMu.Lock()
 	r.container = p.ContainerName
+	r.containerMu.Unlock()
 	return nil
 }
 
