@@ -231,14 +231,14 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 		}
 	}()
 	if r.fr.DeploymentID != "" {
-		dep, err := w.pf.ReadDeployment(ctx, r.fr.DeploymentID)
+		dep, err := w.readDeployment(ctx, r.fr.DeploymentID)
 		if err != nil {
 			w.log.Warn("cannot adopt flow run: reading its deployment failed", "flow_run_id", r.id, "err", err)
 			return
 		}
 		r.deployment = dep
 	}
-	flow, err := w.pf.ReadFlow(ctx, r.fr.FlowID)
+	flow, err := w.readFlow(ctx, r.fr.FlowID)
 	if err != nil {
 		w.log.Warn("cannot adopt flow run: reading its flow failed", "flow_run_id", r.id, "err", err)
 		return
@@ -274,7 +274,7 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 	g, err := c.GetGroup(ctx, rg, r.group)
 	if err == nil {
 		r.noteContainer(g)
-		if err := w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)); err != nil {
+		if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)) }); err != nil {
 			w.log.Warn("setting infrastructure_pid failed", "flow_run_id", r.id, "err", err)
 		}
 		return true

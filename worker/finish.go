@@ -45,9 +45,26 @@ func (w *Worker) finish(ctx context.Context, r *run, o outcome) {
 		}
 		w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: container group %s failed to provision: %s", r.group, w.red.String(reason)))
 	}
-	// Groups that failed to provision are always removed, kept or not.
-	w.cleanup(ctx, r, o.kind != outVanished && o.kind != outProvisionFailed)
+	switch o.kind {
+	case outCancelled, outVanished:
+		// kill has removed the group already, or it is gone: one delete
+		// (or stop) per run, and only the deployment record is left.
+		w.cleanup(ctx, r, groupGone)
+	case outProvisionFailed:
+		w.cleanup(ctx, r, groupDelete) // failed groups go, kept or not
+	default:
+		w.cleanup(ctx, r, groupRemove)
+	}
 }
+
+// groupStep is what cleanup does with a run's container group.
+type groupStep int
+
+const (
+	groupRemove groupStep = iota // stop it when kept, else delete it
+	groupDelete                  // delete it, kept or not
+	groupGone                    // nothing: it was removed already
+)
 
 // attachTail puts the last lines of the container's output into the flow
 // run's logs, so that the Prefect UI shows why it crashed.
@@ -79,24 +96,27 @@ func (w *Worker) attachTail(ctx context.Context, r *run) {
 	w.runLog(r.id, prefect.LevelError, b.String())
 }
 
-// cleanup stops (keep_container_group) or deletes the group, then deletes
-// the deployment record so that no template history is left. keepAllowed
-// is false for a group that failed to provision: those always go. A
-// failure is logged; the reconcile loop retries.
-func (w *Worker) cleanup(parent context.Context, r *run, keepAllowed bool) {
+// cleanup stops (keep_container_group) or deletes the group as step says,
+// then deletes the deployment record so that no template history is left.
+// A failure is logged; the reconcile loop retries.
+func (w *Worker) cleanup(parent context.Context, r *run, step groupStep) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
 	c, rg := r.tgt.client, r.tgt.rg
-	if keepAllowed && r.cfg != nil && r.cfg.KeepGroup {
+	switch {
+	case step == groupGone:
+	case step == groupRemove && r.cfg != nil && r.cfg.KeepGroup:
 		if err := c.StopGroup(ctx, rg, r.group); err != nil && !errors.Is(err, aci.ErrNotFound) {
 			w.log.Warn("stopping the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
 		} else {
 			w.log.Info("stopped container group (kept)", "flow_run_id", r.id, "group", r.group)
 		}
-	} else if err := c.DeleteGroup(ctx, rg, r.group); err != nil {
-		w.log.Warn("deleting the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
-	} else {
-		w.log.Info("deleted container group", "flow_run_id", r.id, "group", r.group)
+	default:
+		if err := c.DeleteGroup(ctx, rg, r.group); err != nil {
+			w.log.Warn("deleting the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
+		} else {
+			w.log.Info("deleted container group", "flow_run_id", r.id, "group", r.group)
+		}
 	}
 	if err := w.deleteDeploymentRecord(ctx, c, rg, r.deploymentName()); err != nil {
 		w.log.Warn("deleting the deployment record failed; reconcile will retry", "flow_run_id", r.id, "deployment", r.deploymentName(), "err", err)

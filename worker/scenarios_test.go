@@ -90,6 +90,9 @@ func TestCancelRunning(t *testing.T) {
 			rg := b.emu.Settings().ResourceGroup
 			if !keep {
 				b.waitClean(time.Minute)
+				if n := groupRequests(b.emu, "DELETE", group, ""); n != 1 {
+					t.Errorf("the group was deleted %d times, want once", n)
+				}
 				return
 			}
 			waitFor(t, time.Minute, "the kept group stopped and its deployment record gone", func() (bool, error) {
@@ -104,6 +107,9 @@ func TestCancelRunning(t *testing.T) {
 				_, terminated := g.Outcome()
 				return terminated && len(ds) == 0, nil
 			})
+			if n := groupRequests(b.emu, "POST", group, "/stop"); n != 1 {
+				t.Errorf("the group was stopped %d times, want once", n)
+			}
 			if err := b.az.DeleteGroup(context.Background(), rg, group); err != nil {
 				t.Fatal(err)
 			}
@@ -206,4 +212,16 @@ func TestLateRunIsPickedUp(t *testing.T) {
 		t.Fatalf("state %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
 	}
 	b.waitClean(time.Minute)
+}
+
+// groupRequests counts the requests the emulator saw for a container group
+// (suffix "" is the group itself, "/stop" its stop action).
+func groupRequests(emu *emulator.Emulator, method, group, suffix string) int {
+	n := 0
+	for _, rec := range emu.RequestLog() {
+		if rec.Method == method && strings.HasSuffix(strings.ToLower(rec.Path), strings.ToLower("/containerGroups/"+group+suffix)) {
+			n++
+		}
+	}
+	return n
 }

@@ -121,11 +121,7 @@ func (w *Worker) follow(ctx context.Context, r *run) {
 func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	fr := &r.fr
 	if fr.DeploymentID != "" {
-		var dep *prefect.Deployment
-		err := retryTransient(ctx, func(ctx context.Context) (err error) {
-			dep, err = w.pf.ReadDeployment(ctx, fr.DeploymentID)
-			return err
-		})
+		dep, err := w.readDeployment(ctx, fr.DeploymentID)
 		if errors.Is(err, prefect.ErrNotFound) {
 			w.markCancelled(ctx, r.id, fmt.Sprintf("Deployment %s no longer exists, cancelled run.", fr.DeploymentID))
 			return false, nil
@@ -140,11 +136,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if ok := w.proposePending(ctx, r); !ok {
 		return false, nil
 	}
-	var flow *prefect.Flow
-	err = retryTransient(ctx, func(ctx context.Context) (err error) {
-		flow, err = w.pf.ReadFlow(ctx, fr.FlowID)
-		return err
-	})
+	flow, err := w.readFlow(ctx, fr.FlowID)
 	if err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("read flow %s: %w", fr.FlowID, err))
 	}
@@ -184,6 +176,25 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	}
 	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure", fr.Name))
 	return true, nil
+}
+
+// readDeployment and readFlow read what a run's configuration needs, past
+// a Prefect server's passing overload, for the submit and adopt paths
+// alike.
+func (w *Worker) readDeployment(ctx context.Context, id string) (dep *prefect.Deployment, err error) {
+	err = retryTransient(ctx, func(ctx context.Context) (err error) {
+		dep, err = w.pf.ReadDeployment(ctx, id)
+		return err
+	})
+	return dep, err
+}
+
+func (w *Worker) readFlow(ctx context.Context, id string) (flow *prefect.Flow, err error) {
+	err = retryTransient(ctx, func(ctx context.Context) (err error) {
+		flow, err = w.pf.ReadFlow(ctx, id)
+		return err
+	})
+	return flow, err
 }
 
 // stillClaimed reads the run's state history before anything is created
@@ -434,7 +445,7 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 	w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, w.red.String(err.Error())))
 	if r.tgt != nil && r.group != "" {
 		// A group that failed to provision is always deleted, kept or not.
-		w.cleanup(ctx, r, false)
+		w.cleanup(ctx, r, groupDelete)
 	}
 }
 
