@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -92,6 +93,42 @@ func parseARMError(body []byte) (armError, bool) {
 	return *b.Error, true
 }
 
+// ErrNoAnswer matches (errors.Is) every error of a request that Azure
+// accepted and did not answer in time: what it did with the request is
+// unknown.
+var ErrNoAnswer = errors.New("no answer from Azure in time")
+
+// unanswered reports a try that timed out waiting for Azure: its own
+// deadline (TryTimeout) or the transport's response-header timeout.
+func unanswered(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retriedStatus are the answers the SDK's retry policy tries again by
+// default; shouldRetry keeps them.
+var retriedStatus = []int{
+	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
+// shouldRetry is the SDK's rule except for a try Azure did not answer:
+// the SDK would repeat it up to MaxRetries times, a TryTimeout each, so a
+// stalled endpoint would hold its caller for many minutes. call repeats
+// such a request once instead (stallRounds).
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return !unanswered(err)
+	}
+	return runtime.HasStatusCode(resp, retriedStatus...)
+}
+
 // wrapErr turns an SDK error into an *AzureError carrying Azure's reason.
 func wrapErr(op string, err error) error {
 	if err == nil {
@@ -176,9 +213,11 @@ func NewClient(subscriptionID string, cred azcore.TokenCredential, s Settings) (
 	if retry.MaxRetryDelay == 0 {
 		retry.MaxRetryDelay = DefaultMaxRetryDelay
 	}
+	retry.TryTimeout = s.tryTimeout()
+	retry.ShouldRetry = shouldRetry
 	opts := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Cloud:            cfg,
-		Transport:        s.Transport,
+		Transport:        s.transport(),
 		Retry:            retry,
 		Telemetry:        s.telemetry(),
 		PerRetryPolicies: append([]policy.Policy{budgetPolicy{b}}, s.Policies...),
@@ -223,15 +262,32 @@ func (c *Client) Throttled() int64 { return c.budget.throttled.Load() }
 // repeating one is safe.
 const serverErrorRounds = 3
 
+// stallRounds is how many more times call repeats an operation whose try
+// Azure did not answer: one stalled connection may be bad luck, two in a
+// row mean Azure (or the way to it) is not answering, and the caller
+// decides what next with its own bounds.
+const stallRounds = 1
+
 // call runs one SDK operation: a 429 the SDK hands back is waited out (the
 // shared budget's pause) for as long as ctx allows, and a server error is
 // tried again up to serverErrorRounds times.
 func (c *Client) call(ctx context.Context, op string, f func(ctx context.Context) error) error {
-	rounds := 0
+	rounds, stalls := 0, 0
 	for {
-		err := wrapErr(op, f(ctx))
+		raw := f(ctx)
+		if ctx.Err() != nil {
+			return wrapErr(op, raw) // the caller's deadline, not Azure's silence
+		}
+		err := wrapErr(op, raw)
+		if unanswered(raw) {
+			err = fmt.Errorf("%s: %w: %w", op, ErrNoAnswer, raw)
+		}
 		var wait time.Duration
 		switch {
+		case errors.Is(err, ErrNoAnswer) && stalls < stallRounds:
+			stalls++
+			wait = time.Second
+			c.log.Warn("Azure did not answer in time; trying again", "op", op, "err", err)
 		case isStatus(err, http.StatusTooManyRequests):
 			wait = max(c.budget.pauseLeft(), 100*time.Millisecond)
 			c.log.Warn("Azure throttled the request; waiting", "op", op, "wait", wait)
@@ -339,6 +395,10 @@ func (c *Client) PollDeployment(ctx context.Context, rg, name string) (*Deployme
 		return err
 	})
 	if err != nil {
+		// A poller that failed may be stuck on its error (the SDK's
+		// pollers keep some): the next check reads the deployment
+		// afresh, which also drops the poller from the map.
+		c.dropPoller(key)
 		return nil, 0, err
 	}
 	if !poller.Done() {
@@ -373,12 +433,26 @@ func (c *Client) PollDeployment(ctx context.Context, rg, name string) (*Deployme
 		}
 		out.Error = &DeploymentError{Code: ae.Code, Message: ae.Message}
 	default:
+		c.dropPoller(key)
 		return nil, 0, err
 	}
+	c.dropPoller(key)
+	return out, 0, nil
+}
+
+// dropPoller forgets a deployment's poller: it is done, failed, or its
+// deployment is being cancelled or deleted.
+func (c *Client) dropPoller(key string) {
 	c.mu.Lock()
 	delete(c.pollers, key)
 	c.mu.Unlock()
-	return out, 0, nil
+}
+
+// Pollers is how many deployments the client is polling.
+func (c *Client) Pollers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pollers)
 }
 
 // getDeployment reads a deployment's state when this client did not start
@@ -442,6 +516,7 @@ func (c *Client) WaitDeployment(ctx context.Context, rg, name string) (*Deployme
 // CancelDeployment stops a running deployment; a deployment that is missing
 // or already finished is left as it is.
 func (c *Client) CancelDeployment(ctx context.Context, rg, name string) error {
+	c.dropPoller(pollerKey(rg, name))
 	err := c.call(ctx, "cancel deployment "+name, func(ctx context.Context) error {
 		_, err := c.deployments.Cancel(ctx, rg, name, nil)
 		return err
@@ -558,6 +633,7 @@ func (c *Client) DeleteGroup(ctx context.Context, rg, name string) error {
 // DeleteDeployment deletes a deployment record (never its resources) and
 // waits until it is gone. A missing record is success.
 func (c *Client) DeleteDeployment(ctx context.Context, rg, name string) error {
+	c.dropPoller(pollerKey(rg, name))
 	var poller *runtime.Poller[armdeployments.DeploymentsClientDeleteResponse]
 	err := c.call(ctx, "delete deployment "+name, func(ctx context.Context) error {
 		var err error

@@ -152,21 +152,8 @@ func (r *runner) run(ctx context.Context) (code int, err error) {
 			err = errors.Join(fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx)), err)
 		}
 	}()
-	r.progress("submitting deployment %s for container group %s in resource group %s", r.p.DeploymentName, r.p.GroupName, r.rg)
-	if err := r.c.Deploy(ctx, r.rg, r.p); err != nil {
-		r.failed = true
-		return -1, fmt.Errorf("deployment %s was rejected: %w", r.p.DeploymentName, err)
-	}
-	r.progress("deployment submitted; provisioning container group %s", r.p.GroupName)
-	if err := r.waitStart(ctx); err != nil {
-		return -1, err
-	}
-	return r.watch(ctx)
-}
-
-// waitStart waits until the container has started (or already ended), the
-// deployment failed, an image pull failed, or the start timeout passed.
-func (r *runner) waitStart(ctx context.Context) error {
+	// The start timeout covers the deployment's submission too: an ARM
+	// that takes the request and never answers is a start that failed.
 	startCtx, cancel := context.WithTimeoutCause(ctx, r.opts.StartTimeout, ErrStartTimeout)
 	defer cancel()
 	timedOut := func() error {
@@ -177,6 +164,25 @@ func (r *runner) waitStart(ctx context.Context) error {
 		}
 		return nil
 	}
+	r.progress("submitting deployment %s for container group %s in resource group %s", r.p.DeploymentName, r.p.GroupName, r.rg)
+	if err := r.c.Deploy(startCtx, r.rg, r.p); err != nil {
+		if terr := timedOut(); terr != nil {
+			return -1, terr
+		}
+		r.failed = true
+		return -1, fmt.Errorf("deployment %s was rejected: %w", r.p.DeploymentName, err)
+	}
+	r.progress("deployment submitted; provisioning container group %s", r.p.GroupName)
+	if err := r.waitStart(ctx, startCtx, timedOut); err != nil {
+		return -1, err
+	}
+	return r.watch(ctx)
+}
+
+// waitStart waits until the container has started (or already ended), the
+// deployment failed, an image pull failed, or startCtx (the start
+// timeout) ended; timedOut tells the last apart.
+func (r *runner) waitStart(ctx, startCtx context.Context, timedOut func() error) error {
 	nextGroupRead := time.Now()
 	for {
 		wait := r.opts.PollInterval
@@ -402,6 +408,14 @@ func (r *runner) cleanup(parent context.Context) error {
 			r.progress("deleted container group %s", r.p.GroupName)
 		}
 	}
+	if len(errs) > 0 && errors.Is(errs[0], ErrNoAnswer) {
+		// Azure takes requests and does not answer: every further step
+		// would wait as long for nothing. Say what may be left instead.
+		err := fmt.Errorf("%w: %w", ErrCleanup, errs[0])
+		r.progress("%v", err)
+		r.progress("%s", r.LeftBehind())
+		return err
+	}
 	if err := r.deleteDeployment(ctx); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -415,6 +429,19 @@ func (r *runner) cleanup(parent context.Context) error {
 	return nil
 }
 
+// LeftBehind says what a run that stopped before its clean-up may leave in
+// Azure, and how to remove it.
+func (r *runner) LeftBehind() string {
+	return LeftBehind(r.rg, r.p.GroupName, r.p.DeploymentName)
+}
+
+// LeftBehind says that a container group and its deployment record may be
+// left in a resource group, and how to remove them.
+func LeftBehind(rg, group, deployment string) string {
+	return fmt.Sprintf("container group %s and deployment record %s in resource group %s may be left behind; remove them with: az container delete --yes --resource-group %s --name %s; az deployment group delete --resource-group %s --name %s",
+		group, deployment, rg, rg, group, rg, deployment)
+}
+
 // deleteDeployment deletes the record once the deployment is over: ARM
 // refuses to delete a running one, so it is cancelled if it will not end.
 func (r *runner) deleteDeployment(ctx context.Context) error {
@@ -424,7 +451,7 @@ func (r *runner) deleteDeployment(ctx context.Context) error {
 		cancel()
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
-		case ctx.Err() != nil:
+		case ctx.Err() != nil, errors.Is(err, ErrNoAnswer):
 			return err
 		default:
 			if cerr := r.c.CancelDeployment(ctx, r.rg, r.p.DeploymentName); cerr != nil {

@@ -1,7 +1,9 @@
 package aci
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -30,8 +32,16 @@ type Settings struct {
 	// DefaultAzureCredential.
 	TenantID, ClientID, ClientSecret string
 	// Transport replaces the SDK's HTTP client (e.g. one trusting the
-	// emulator's certificate); nil keeps the SDK default.
+	// emulator's certificate); nil is an HTTP client like the SDK's whose
+	// requests give up on response headers after ResponseHeaderTimeout.
 	Transport policy.Transporter
+	// ResponseHeaderTimeout bounds the wait for an answer's headers with
+	// the default transport; 0 is DefaultResponseHeaderTimeout.
+	ResponseHeaderTimeout time.Duration
+	// TryTimeout bounds each try of an ARM request, whatever the
+	// transport (azcore's RetryOptions.TryTimeout); 0 is
+	// DefaultTryTimeout.
+	TryTimeout time.Duration
 
 	// ReadsPerSecond and WritesPerSecond set the shared request budget per
 	// subscription (token buckets of ReadBurst and WriteBurst); 0 uses
@@ -64,12 +74,18 @@ const (
 	DefaultMaxRetries      = 6
 	DefaultRetryDelay      = time.Second
 	DefaultMaxRetryDelay   = 60 * time.Second
+	// ARM answers a request in seconds (long operations answer at once and
+	// are polled): a try with no headers after 20 s is a stall, not a slow
+	// answer. A try may take longer in all to read a large body (logs).
+	DefaultResponseHeaderTimeout = 20 * time.Second
+	DefaultTryTimeout            = 45 * time.Second
 )
 
 // SettingsFromEnv reads ACIWORKER_ARM_ENDPOINT, ACIWORKER_ARM_AUDIENCE,
 // AZURE_AUTHORITY_HOST, AZURE_TENANT_ID, AZURE_CLIENT_ID,
-// AZURE_CLIENT_SECRET, ACIWORKER_ARM_READS_PER_SECOND and
-// ACIWORKER_ARM_WRITES_PER_SECOND.
+// AZURE_CLIENT_SECRET, ACIWORKER_ARM_READS_PER_SECOND,
+// ACIWORKER_ARM_WRITES_PER_SECOND and ACIWORKER_ARM_TRY_TIMEOUT (a Go
+// duration such as 45s).
 func SettingsFromEnv(getenv func(string) string) Settings {
 	s := Settings{
 		ARMEndpoint:   strings.TrimSpace(getenv("ACIWORKER_ARM_ENDPOINT")),
@@ -84,6 +100,9 @@ func SettingsFromEnv(getenv func(string) string) Settings {
 	}
 	if f, err := strconv.ParseFloat(getenv("ACIWORKER_ARM_WRITES_PER_SECOND"), 64); err == nil && f > 0 {
 		s.WritesPerSecond = f
+	}
+	if d, err := time.ParseDuration(strings.TrimSpace(getenv("ACIWORKER_ARM_TRY_TIMEOUT"))); err == nil && d > 0 {
+		s.TryTimeout = d
 	}
 	return s
 }
@@ -157,7 +176,48 @@ func (s Settings) disableInstanceDiscovery() bool {
 }
 
 func (s Settings) clientOptions() azcore.ClientOptions {
-	return azcore.ClientOptions{Cloud: s.Cloud(), Transport: s.Transport, Telemetry: s.telemetry()}
+	return azcore.ClientOptions{Cloud: s.Cloud(), Transport: s.transport(), Telemetry: s.telemetry()}
+}
+
+// defaultTransports are the HTTP clients of settings without a Transport,
+// one per header timeout: shared, so that connections and the credential
+// cache's keys are too.
+var (
+	defaultTransportsMu sync.Mutex
+	defaultTransports   = map[time.Duration]*http.Client{}
+)
+
+// transport is the Transport, else an HTTP client like the SDK's default
+// (proxy from the environment, TLS 1.2, HTTP/2) that waits for response
+// headers at most ResponseHeaderTimeout: the SDK's own has no such limit,
+// and one request that never gets an answer would hang its caller.
+func (s Settings) transport() policy.Transporter {
+	if s.Transport != nil {
+		return s.Transport
+	}
+	d := s.ResponseHeaderTimeout
+	if d <= 0 {
+		d = DefaultResponseHeaderTimeout
+	}
+	defaultTransportsMu.Lock()
+	defer defaultTransportsMu.Unlock()
+	if c := defaultTransports[d]; c != nil {
+		return c
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = d
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.ForceAttemptHTTP2 = true
+	c := &http.Client{Transport: t}
+	defaultTransports[d] = c
+	return c
+}
+
+func (s Settings) tryTimeout() time.Duration {
+	if s.TryTimeout > 0 {
+		return s.TryTimeout
+	}
+	return DefaultTryTimeout
 }
 
 func (s Settings) telemetry() policy.TelemetryOptions {
@@ -184,12 +244,10 @@ func (s Settings) Credential() (azcore.TokenCredential, error) {
 	}
 	key := credKey{s.ARMEndpoint, s.ARMAudience, s.AuthorityHost, s.TenantID, s.ClientID, s.ClientSecret, nil}
 	cacheable := true
-	if s.Transport != nil {
-		if reflect.TypeOf(s.Transport).Comparable() {
-			key.transport = s.Transport
-		} else {
-			cacheable = false
-		}
+	if tr := s.transport(); reflect.TypeOf(tr).Comparable() {
+		key.transport = tr
+	} else {
+		cacheable = false
 	}
 	if cacheable {
 		if c, ok := credCache.Load(key); ok {

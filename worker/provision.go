@@ -20,15 +20,9 @@ const minDeploymentPoll = 500 * time.Millisecond
 // task_start_timeout_seconds passed.
 func (w *Worker) provision(ctx context.Context, r *run) error {
 	c, rg := r.tgt.client, r.tgt.rg
-	if w.alreadyDeployed(ctx, r) {
-		w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Container group %s was already requested by the worker of an earlier claim; watching it instead of deploying again", r.group))
-	} else {
-		w.log.Info("creating container group", "flow_run_id", r.id, "group", r.group, "resource_group", rg,
-			"hint", fmt.Sprintf("az container logs --resource-group %s --name %s", rg, r.group))
-		if err := c.Deploy(ctx, rg, r.prepared); err != nil {
-			return submitErr("AzureError", fmt.Errorf("deployment %s was rejected: %w", r.deploymentName(), err))
-		}
-	}
+	// task_start_timeout_seconds covers the deployment's submission too:
+	// an ARM that takes the request and never answers is a start that
+	// failed, not a worker stalled for good.
 	timeout := r.cfg.StartTimeout
 	startCtx := ctx
 	if timeout > 0 {
@@ -41,6 +35,18 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 			return submitErr("RuntimeError", fmt.Errorf("timed out after %s while waiting for container group %s to start", timeout, r.group))
 		}
 		return nil
+	}
+	if w.alreadyDeployed(startCtx, r) {
+		w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Container group %s was already requested by the worker of an earlier claim; watching it instead of deploying again", r.group))
+	} else {
+		w.log.Info("creating container group", "flow_run_id", r.id, "group", r.group, "resource_group", rg,
+			"hint", fmt.Sprintf("az container logs --resource-group %s --name %s", rg, r.group))
+		if err := c.Deploy(startCtx, rg, r.prepared); err != nil {
+			if terr := timedOut(); terr != nil {
+				return terr
+			}
+			return submitErr("AzureError", fmt.Errorf("deployment %s was rejected: %w", r.deploymentName(), err))
+		}
 	}
 	groupEvery := r.cfg.PollInterval
 	// Polls back off from Azure's hint to the poll interval: a quick start

@@ -20,6 +20,10 @@ type cmdDeps struct {
 	// transport, when set, replaces the SDK's HTTP client (tests use the
 	// emulator's client, which trusts its certificate).
 	transport policy.Transporter
+	// signals delivers SIGINT and SIGTERM (nil: the process's); exit ends
+	// the process (nil: os.Exit).
+	signals func() (<-chan os.Signal, func())
+	exit    func(code int)
 }
 
 func processDeps() cmdDeps { return cmdDeps{getenv: os.Getenv} }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +63,7 @@ func newRunCmdWith(deps cmdDeps) *cobra.Command {
 output to stdout as it is produced, and exit with the container's exit code.
 Progress goes to stderr. The container group is deleted afterwards (stopped and
 kept with --keep) and so is the ARM deployment record. Ctrl-C or SIGTERM cleans
-up and exits 130 or 143.
+up and exits 130 or 143; a second one exits at once and says what may be left.
 
 Secrets (--secret-env, the registry password) reach the container as secure
 values; they are never written into the ARM template or printed.`,
@@ -141,23 +140,19 @@ func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) erro
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "aciworker: received %s; cleaning up\n", s)
-			cancel(signalCause{s})
-		case <-ctx.Done():
-		}
-	}()
 
 	conn, err := f.azure.connect(deps)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	stopSignals := deps.watchSignals(stderr, func(s os.Signal) {
+		fmt.Fprintf(stderr, "aciworker: received %s; cleaning up (a second signal exits at once)\n", s)
+		cancel(signalCause{s})
+	}, func() string {
+		return aci.LeftBehind(conn.resourceGroup, job.GroupName, job.DeploymentName)
+	})
+	defer stopSignals()
 	poll := f.pollInterval
 	if conn.emulated && !cmd.Flags().Changed("poll-interval") {
 		poll = emulatorPollInterval
@@ -190,11 +185,9 @@ func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) erro
 func canceledExitCode(ctx context.Context) int {
 	var sc signalCause
 	if errors.As(context.Cause(ctx), &sc) {
-		if s, ok := sc.sig.(syscall.Signal); ok {
-			return 128 + int(s)
-		}
+		return signalExitCode(sc.sig)
 	}
-	return 128 + int(syscall.SIGINT)
+	return signalExitCode(syscall.SIGINT)
 }
 
 // job builds the aci.Job from flags; every bad value is a usage error

@@ -70,6 +70,13 @@ func runCommand(t *testing.T, ctx context.Context, emu *emulator.Emulator, stdin
 	t.Helper()
 	env := emuEnv(emu)
 	deps := cmdDeps{getenv: func(k string) string { return env[k] }, transport: emu.Client()}
+	return runCommandWith(t, ctx, deps, stdin, stdout, nil, args...)
+}
+
+// runCommandWith runs `aciworker run ARGS` with deps; stderr, when given,
+// is where the command writes its progress.
+func runCommandWith(t *testing.T, ctx context.Context, deps cmdDeps, stdin string, stdout, stderrOut *lockedBuffer, args ...string) cmdResult {
+	t.Helper()
 	root := newRootCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "run" {
@@ -80,10 +87,13 @@ func runCommand(t *testing.T, ctx context.Context, emu *emulator.Emulator, stdin
 	if stdout == nil {
 		stdout = &lockedBuffer{}
 	}
-	var stderr lockedBuffer
+	stderr := stderrOut
+	if stderr == nil {
+		stderr = &lockedBuffer{}
+	}
 	root.SetIn(strings.NewReader(stdin))
 	root.SetOut(stdout)
-	root.SetErr(&stderr)
+	root.SetErr(stderr)
 	root.SetArgs(append([]string{"run"}, args...))
 	err := root.ExecuteContext(ctx)
 	code := 0
@@ -93,14 +103,14 @@ func runCommand(t *testing.T, ctx context.Context, emu *emulator.Emulator, stdin
 	case errors.As(err, &ee):
 		code = ee.code
 		if ee.err != nil {
-			fmt.Fprintln(&stderr, "aciworker:", ee.err)
+			fmt.Fprintln(stderr, "aciworker:", ee.err)
 		}
 	case isUsage(err):
 		code = 2
-		fmt.Fprintln(&stderr, "aciworker:", err)
+		fmt.Fprintln(stderr, "aciworker:", err)
 	default:
 		code = 1
-		fmt.Fprintln(&stderr, "aciworker:", err)
+		fmt.Fprintln(stderr, "aciworker:", err)
 	}
 	return cmdResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +55,7 @@ AZURE_CLIENT_SECRET, workload or managed identity, az login).
 On SIGINT or SIGTERM the worker stops polling and exits 0, leaving the containers of
 runs in flight running: their state lives in Prefect and Azure, and the next worker
 started on the pool (with the same --name at once, or any worker once this one shows
-offline) re-adopts them and sees them to the end.`,
+offline) re-adopts them and sees them to the end. A second signal exits at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.logs.report(runStart(cmd, f, deps))
@@ -210,7 +208,14 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 	if parent == nil {
 		parent = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(parent)
 	defer stop()
+	stopSignals := deps.watchSignals(cmd.ErrOrStderr(), func(s os.Signal) {
+		logger.Info("received "+s.String()+"; stopping (a second signal exits at once)", "runs_in_flight", w.InFlight())
+		stop()
+	}, func() string {
+		return fmt.Sprintf("%d flow runs were in flight; a run being submitted may leave a container group or a deployment record behind. The next worker on the pool re-adopts runs in flight and its reconcile removes what finished runs left.", w.InFlight())
+	})
+	defer stopSignals()
 	return w.Run(ctx)
 }
