@@ -92,6 +92,13 @@ package emulator
 //     Pending, Running, Succeeded/Failed when every container of a
 //     Never/OnFailure group has exited (all exit codes 0 or not), Stopped after
 //     stop (provisioningState stays Succeeded).
+//   - A deleted or stopped group takes all its processes with it, also those
+//     that left the process group (setsid) and ignore SIGTERM, and so does
+//     the emulator's Close: each container's main process is the init of
+//     its own PID namespace where the machine allows (so, as in a container
+//     without an init, it ignores the signals it sends itself), else every
+//     process carrying the container's ACIWORKER_EMULATOR_CONTAINER marker
+//     and its descendants are killed (see runtime/contain.go).
 //   - secureValue and registry passwords are never returned; lists have no
 //     instance views and page with nextLink every 100 groups.
 //   - Logs of a container that has not started are empty; an unknown container

@@ -66,6 +66,7 @@ type Container struct {
 	argv    []string
 	noCmd   bool
 	env     []string
+	marker  string // MarkerEnv's value for this container's processes
 	pathEnv string
 	dir     string
 	log     *logBuffer
@@ -349,16 +350,30 @@ func (c *Container) runOnce() (code int, ran bool) {
 		}
 		pipes[i].r, pipes[i].w = r, w
 	}
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        c.argv,
-		Env:         c.env,
-		Dir:         c.dir,
-		Stdout:      pipes[0].w,
-		Stderr:      pipes[1].w,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	newCmd := func(pidns bool) *exec.Cmd {
+		return &exec.Cmd{
+			Path:        exe,
+			Args:        c.argv,
+			Env:         c.env,
+			Dir:         c.dir,
+			Stdout:      pipes[0].w,
+			Stderr:      pipes[1].w,
+			SysProcAttr: procAttr(pidns),
+		}
 	}
+	pidns := c.r.usePIDNamespace()
+	cmd := newCmd(pidns)
 	err = cmd.Start()
+	if nsErr := err; nsErr != nil && pidns && pidnsRefused(nsErr) {
+		// Retry outside a namespace; only if that works was the namespace
+		// the cause, and later containers skip it.
+		cmd = newCmd(false)
+		if err = cmd.Start(); err == nil {
+			pidns = false
+			c.r.pidnsRefused.Store(true)
+			c.logger.Info("PID namespaces refused; containing containers by their environment marker", "err", nsErr)
+		}
+	}
 	// The child has its own copies; holding ours would keep the pipes open
 	// after it exits.
 	pipes[0].w.Close()
@@ -410,6 +425,13 @@ func (c *Container) runOnce() (code int, ran bool) {
 	c.killGroupLocked()
 	c.pgid = 0
 	c.mu.Unlock()
+	if !pidns {
+		// What left the process group: with a namespace the kernel has
+		// killed it already, when the main process exited.
+		if n := sweep(c.marker); n > 0 {
+			c.logger.Debug("killed processes that left the container's process group", "kills", n)
+		}
+	}
 	if !reaped {
 		_ = cmd.Wait()
 	}

@@ -9,8 +9,9 @@
 // A container's command runs directly (exec form, no shell), in its own
 // process group and its own new working directory. Its stdout and stderr
 // become one ordered log with arrival timestamps. When the main process
-// exits, the rest of its process group is killed, as a container's processes
-// die with its init process.
+// exits or is killed, every process the container started is killed, as a
+// container's processes die with its init process: even one that called
+// setsid and ignores SIGTERM (contain.go says how).
 //
 // The environment is Config.BaseEnv overlaid with the container's own
 // variables. PATH is then prefixed with Config.PrefectBin (Prefect's images
@@ -36,7 +37,7 @@
 //     "ImagePullBackOff", events Failed and BackOff, and PullFailed set; the
 //     process never starts and Done is closed.
 //   - Logs accumulate across restarts of the same container.
-//   - Stop kills the process group with SIGKILL (no grace period), ends all
+//   - Stop kills the container's processes with SIGKILL (no grace period), ends all
 //     restarts, caps the log at the stopped-instance limits and removes the
 //     container's working directory. Deleting a container is a Stop; Remove
 //     is provided as an alias that reads better at such call sites.

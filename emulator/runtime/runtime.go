@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +34,10 @@ type Config struct {
 	PrefectBin          string        // dir put first on PATH for Prefect's own images
 	TimestampResolution time.Duration // 0 = nanoseconds
 	RestartBackoff      time.Duration // pause before a restart; 0 = DefaultRestartBackoff
-	Logger              *slog.Logger
+	// NoPIDNamespace contains containers by their environment marker only,
+	// even where a PID namespace is allowed (see contain.go).
+	NoPIDNamespace bool
+	Logger         *slog.Logger
 }
 
 // DefaultRestartBackoff keeps a crash-looping container from spinning hot.
@@ -84,6 +90,10 @@ type Runtime struct {
 	cfg   Config
 	rules []Image
 	log   *slog.Logger
+
+	// pidnsRefused is set once the kernel refused a PID namespace; from
+	// then on containers are contained by their marker alone.
+	pidnsRefused atomic.Bool
 
 	mu     sync.Mutex
 	closed bool
@@ -142,9 +152,10 @@ func (r *Runtime) Start(spec Spec) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: create working dir for container %q: %w", spec.Name, err)
 	}
-	env := p.env
+	marker := newMarker()
+	env := append(slices.Clone(p.env), MarkerEnv+"="+marker)
 	if !p.homeGiven {
-		env = append(slices.Clone(env), "HOME="+dir)
+		env = append(env, "HOME="+dir)
 	}
 	c := &Container{
 		r:       r,
@@ -153,6 +164,7 @@ func (r *Runtime) Start(spec Spec) (*Container, error) {
 		argv:    p.argv,
 		noCmd:   p.noCmd,
 		env:     env,
+		marker:  marker,
 		pathEnv: p.path,
 		dir:     dir,
 		log:     newLogBuffer(r.cfg.TimestampResolution, nil),
@@ -166,6 +178,18 @@ func (r *Runtime) Start(spec Spec) (*Container, error) {
 	r.wg.Add(1)
 	go c.run()
 	return c, nil
+}
+
+// usePIDNamespace says whether the next container should try a PID
+// namespace.
+func (r *Runtime) usePIDNamespace() bool {
+	return !r.cfg.NoPIDNamespace && !r.pidnsRefused.Load()
+}
+
+func newMarker() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (r *Runtime) forget(c *Container) {

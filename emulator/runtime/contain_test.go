@@ -1,0 +1,130 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestDoomed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		procs []proc
+		want  []int
+	}{
+		{"nothing marked", []proc{{pid: 10, ppid: 1}, {pid: 11, ppid: 10}}, nil},
+		{"marked and its descendants", []proc{
+			{pid: 10, ppid: 1, marked: true}, {pid: 11, ppid: 10}, {pid: 12, ppid: 11}, {pid: 13, ppid: 1},
+		}, []int{10, 11, 12}},
+		{"a descendant that cleared its environment", []proc{
+			{pid: 20, ppid: 1}, {pid: 21, ppid: 20, marked: true}, {pid: 22, ppid: 21}, {pid: 23, ppid: 22, marked: true},
+		}, []int{21, 22, 23}},
+		{"a parent of a marked process is spared", []proc{{pid: 30, ppid: 1}, {pid: 31, ppid: 30, marked: true}}, []int{31}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := doomed(tt.procs)
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("doomed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// findArgv lists the live processes whose command line is exactly argv.
+func findArgv(t *testing.T, argv ...string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no /proc on this CI machine: %v", err)
+		}
+		t.Skipf("no /proc (CI unset): %v", err)
+	}
+	want := []byte(strings.Join(argv, "\x00") + "\x00")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Equal(b, want) && alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestEscapedProcessEndsWithContainer: a process that leaves the container's
+// process group (setsid, as Prefect's runner starts the flow) and ignores
+// SIGTERM still ends with its container, whether the main process exits on
+// its own or the container is stopped, with and without a PID namespace.
+func TestEscapedProcessEndsWithContainer(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name   string
+		noNS   bool
+		ending string // what the main process does once the child runs
+		stop   bool
+	}{
+		{"pidns/main exits", false, "while [ ! -e go ]; do sleep 0.01; done", false},
+		{"pidns/stopped", false, "sleep 1000", true},
+		{"marker/main exits", true, "while [ ! -e go ]; do sleep 0.01; done", false},
+		{"marker/stopped", true, "sleep 1000", true},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRT(t, func(c *Config) { c.NoPIDNamespace = mode.noNS })
+			secs := fmt.Sprintf("%d.%d", 3000+rand.IntN(900), rand.IntN(1_000_000))
+			t.Cleanup(func() {
+				for _, pid := range findArgv(t, "sleep", secs) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			script := fmt.Sprintf(`setsid sh -c 'trap "" TERM; touch ready; exec sleep %s' </dev/null >/dev/null 2>&1 &
+while [ ! -e ready ]; do sleep 0.01; done
+%s`, secs, mode.ending)
+			c := start(t, r, Spec{Command: sh(script), RestartPolicy: RestartNever})
+			poll(t, "the escaped child", func() bool { return len(findArgv(t, "sleep", secs)) == 1 })
+			if mode.stop {
+				c.Stop()
+			} else if err := os.WriteFile(filepath.Join(c.Dir(), "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			st := waitDone(t, c)
+			if st.Current.State != StateTerminated {
+				t.Fatalf("status %+v", st.Current)
+			}
+			if left := findArgv(t, "sleep", secs); len(left) > 0 {
+				t.Fatalf("process %v outlived its container", left)
+			}
+		})
+	}
+}
+
+// TestMainProcessIsInit: in a PID namespace the container's main process is
+// its init, as in a container without an init of its own (docker run
+// without --init, ACI): the signals it sends itself are ignored, and the
+// container still ends when it exits.
+func TestMainProcessIsInit(t *testing.T) {
+	t.Parallel()
+	r := newRT(t)
+	c := start(t, r, Spec{Command: sh("kill -15 $$; kill -9 $$; echo pid $$"), RestartPolicy: RestartNever})
+	st := waitDone(t, c)
+	if r.pidnsRefused.Load() {
+		t.Skip("this machine refuses PID namespaces; containers are contained by their marker")
+	}
+	if exitOf(st.Current) != 0 || c.Logs(0, false) != "pid 1\n" {
+		t.Fatalf("status %+v logs %q, want exit 0 and pid 1", st.Current, c.Logs(0, false))
+	}
+}
