@@ -122,6 +122,8 @@ func (e *emulatorProc) getJSON(ctx context.Context, path string, out any) error 
 	if err != nil {
 		return err
 	}
+	// The admin API answers only to the emulator's client secret.
+	req.Header.Set("Authorization", "Bearer "+e.env["AZURE_CLIENT_SECRET"])
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("emulator admin GET %s: %w", path, err)

@@ -1,14 +1,37 @@
 package emulator
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
+// authenticateAdmin lets an admin request through only with the emulator's
+// client secret as its bearer: whoever has the secret can already do
+// anything ARM allows, and nothing else is needed to reach the admin API.
+// An ARM access token is not enough, so that a token handed to a client
+// (or leaked in its logs) cannot drive the emulator's faults.
+func (e *Emulator) authenticateAdmin(r *http.Request) *apiError {
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	cred = strings.TrimSpace(cred)
+	if !eq(scheme, "Bearer") || cred == "" {
+		return newErr(http.StatusUnauthorized, "AuthenticationFailed",
+			"The emulator's admin API needs the header 'Authorization: Bearer <AZURE_CLIENT_SECRET>', with the client secret the emulator printed.")
+	}
+	if subtle.ConstantTimeCompare([]byte(cred), []byte(e.cfg.ClientSecret)) != 1 {
+		return newErr(http.StatusUnauthorized, "InvalidAuthenticationToken",
+			"The bearer credential is not the emulator's client secret.")
+	}
+	return nil
+}
+
 // serveAdmin is the emulator's own control API under /_emulator/, a path
 // Azure does not use. It holds no secret: counters, the request log
-// (method, path, operation, status) and knobs only.
+// (method, path, operation, status) and knobs only. Every request needs
+// "Authorization: Bearer <the emulator's client secret>" (see
+// authenticateAdmin): its knobs kill containers and fail requests.
 //
 //	GET  /_emulator/counters            {"byOp":{op:{status:n}},"reads":n,"writes":n,"deletes":n}
 //	GET  /_emulator/requests            [{"time","method","path","op","status"}]

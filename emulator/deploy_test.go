@@ -255,7 +255,7 @@ func TestSecretsNeverComeBack(t *testing.T) {
 	cb, _ := json.Marshal(e.Counters())
 	mustNotContain(t, "counters", cb, literal, param, regPass, s.set.ClientSecret)
 	for _, p := range []string{"/_emulator/requests", "/_emulator/counters"} {
-		r := (&raw{t: t, e: e}).do("GET", p, nil)
+		r := (&raw{t: t, e: e, token: s.set.ClientSecret}).do("GET", p, nil)
 		if r.status != 200 {
 			t.Fatalf("%s: %d", p, r.status)
 		}

@@ -185,6 +185,9 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: listen on %s: %w", cfg.Addr, err)
 	}
 	e.ln = ln
+	if !loopback(ln.Addr()) {
+		logger.Warn("the emulator listens beyond this machine: its containers are processes on this host, so anyone who reaches it with the client secret runs commands here; bind to 127.0.0.1 unless that is meant", "addr", ln.Addr().String())
+	}
 	e.url = "https://" + urlHost(ln.Addr().String(), cfg.TLSNames)
 	e.client = e.newClient()
 
@@ -246,6 +249,13 @@ func withDefaults(cfg Config) Config {
 		cfg.TokenLifetime = 3599 * time.Second
 	}
 	return cfg
+}
+
+// loopback reports whether a listener is reachable from this machine only;
+// a wildcard address (0.0.0.0, ::) is not.
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // urlHost is the host:port clients should use: the listen IP, unless the

@@ -33,6 +33,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rt := parseRoute(r.Method, r.URL.Path)
 	if rt.area == areaAdmin {
+		if aerr := e.authenticateAdmin(r); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
 		e.serveAdmin(w, r, rt)
 		return
 	}

@@ -37,7 +37,11 @@ loopback. Containers run as local processes.
 Once ready it prints KEY=VALUE lines (ACIWORKER_ARM_ENDPOINT, AZURE_AUTHORITY_HOST,
 SSL_CERT_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
 AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP) on stdout, then serves until SIGINT or
-SIGTERM, and kills every container process it started before exiting.`,
+SIGTERM, and kills every container process it started before exiting.
+
+Containers are processes on this host: whoever can create a container group here
+runs commands on this machine. Keep --addr on loopback (it warns otherwise). The
+admin API under /_emulator/ needs "Authorization: Bearer $AZURE_CLIENT_SECRET".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, f := range failPulls {
