@@ -200,6 +200,10 @@ func (g *containerGroup) provision(gen int, pf *provisionFault) {
 	spec := g.spec
 	conts := make([]*runtime.Container, 0, len(spec.containers))
 	for _, cs := range spec.containers {
+		var pullErr string
+		if rule, _ := e.rt.ImageRule(cs.image); rule.PullError == "" {
+			pullErr = privatePullError(cs.image, spec.registries)
+		}
 		c, err := e.rt.Start(runtime.Spec{
 			Group:         g.rg + "/" + g.name,
 			Name:          cs.name,
@@ -207,6 +211,7 @@ func (g *containerGroup) provision(gen int, pf *provisionFault) {
 			Command:       cs.command,
 			Env:           cs.env,
 			RestartPolicy: spec.restartPolicy,
+			PullError:     pullErr,
 		})
 		if err != nil {
 			for _, s := range conts {

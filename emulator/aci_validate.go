@@ -21,6 +21,7 @@ type groupSpec struct {
 	osType        string
 	restartPolicy string
 	containers    []containerSpec
+	registries    map[string]bool // lower-cased servers with credentials
 	cores         float64
 	gpu           bool
 	// props is the "properties" object to echo, with secrets removed.
@@ -637,6 +638,10 @@ func validateRegistries(group string, props, echo map[string]any, spec *groupSpe
 			return badRequest("InvalidImageRegistryCredential",
 				"The image registry credential for server '%s' in container group '%s' is invalid: give 'username' and 'password', or 'identity'.", server, group)
 		}
+		if spec.registries == nil {
+			spec.registries = map[string]bool{}
+		}
+		spec.registries[strings.ToLower(server)] = true
 		safe := map[string]any{"server": server}
 		if hasUser {
 			safe["username"] = user

@@ -138,6 +138,9 @@ func (r *Runtime) Start(spec Spec) (*Container, error) {
 		return nil, err
 	}
 	rule, _ := matchImage(r.rules, spec.Image)
+	if spec.PullError != "" {
+		rule.PullError = spec.PullError
+	}
 	p := plan(r.cfg, rule, spec)
 
 	r.mu.Lock()
@@ -246,6 +249,9 @@ type Spec struct {
 	Command            []string          // ACI command array (exec form, no shell added)
 	Env                map[string]string // value and secureValue variables alike
 	RestartPolicy      string            // Always (also ""), OnFailure or Never
+	// PullError, when set, makes the pull fail with this message whatever
+	// the image rule says (e.g. a private registry without credentials).
+	PullError string
 }
 
 func (s Spec) validate() error {
