@@ -49,6 +49,13 @@ package emulator
 //     emulator serves and their api-versions; always Registered, so register
 //     answers 200 at once; any other namespace: 404 InvalidResourceNamespace.
 //
+// Checked against Microsoft's API description: every ARM answer in the
+// emulator package's tests decodes into the Azure SDK for Go's model for its
+// operation with nothing left over, enum values among the SDK's, the
+// spec's success codes, required and read-only properties present
+// (spec_test.go). Entra, metadata and LRO status answers have no SDK model
+// and are not part of that check.
+//
 // Deployments
 //   - Only Incremental mode (Complete: 400 DeploymentModeNotSupported);
 //     templateLink/parametersLink: 400 InvalidRequestContent.

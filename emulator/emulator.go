@@ -72,6 +72,18 @@ type Config struct {
 	TokenLifetime time.Duration
 
 	Logger *slog.Logger
+
+	// ResponseHook, when set, is given every Entra, metadata and ARM
+	// answer once it is written (tests check them against Azure's API
+	// description). It is called from the serving goroutines.
+	ResponseHook func(Response)
+}
+
+// Response is one answer the emulator gave, for Config.ResponseHook.
+type Response struct {
+	Op, Method, Path, APIVersion string
+	Status                       int
+	Body                         []byte
 }
 
 // Settings are the identities and names a client needs.

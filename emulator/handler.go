@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,10 +9,12 @@ import (
 	"time"
 )
 
-// statusWriter remembers the status a handler wrote.
+// statusWriter remembers the status a handler wrote, and the body when a
+// response hook wants it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	body   *bytes.Buffer
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -24,6 +27,9 @@ func (s *statusWriter) WriteHeader(code int) {
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
+	}
+	if s.body != nil {
+		s.body.Write(b)
 	}
 	return s.ResponseWriter.Write(b)
 }
@@ -41,6 +47,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w}
+	if e.cfg.ResponseHook != nil {
+		sw.body = &bytes.Buffer{}
+	}
 	reqID := newGUID()
 	corr := r.Header.Get("x-ms-correlation-request-id")
 	if corr == "" {
@@ -70,6 +79,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if sw.status == 0 {
 		sw.status = http.StatusOK
+	}
+	if e.cfg.ResponseHook != nil {
+		e.cfg.ResponseHook(Response{Op: rt.op, Method: r.Method, Path: r.URL.Path, APIVersion: r.URL.Query().Get("api-version"),
+			Status: sw.status, Body: sw.body.Bytes()})
 	}
 	e.counters.add(rt.op, sw.status)
 	e.reqlog.add(RequestRecord{Time: start.UTC(), Method: r.Method, Path: r.URL.Path, Op: rt.op, Status: sw.status})
