@@ -359,6 +359,10 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		"resource_group_name": r.emu.env["AZURE_RESOURCE_GROUP"],
 		"subscription_id":     r.emu.env["AZURE_SUBSCRIPTION_ID"],
 		"command":             command,
+		// The containers talk to the server directly: only the worker's
+		// own requests go through the counting proxy. Both workers let a
+		// job variable's env override their own Prefect settings.
+		"env": map[string]any{"PREFECT_API_URL": r.srv.apiURL},
 	}
 	depID, err := r.api.createDeployment(ctx, pool, r.flowID, pool, r.flowDir, flowEntrypoint, jobVars)
 	if err != nil {
@@ -369,7 +373,12 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		return row, err
 	}
-	spec := workerSpec{worker: worker, pool: pool, venv: r.venv, aciworker: r.bins.aciworker, apiURL: r.srv.apiURL,
+	proxy, err := startCountingProxy(r.srv.apiURL)
+	if err != nil {
+		return row, err
+	}
+	defer proxy.stop()
+	spec := workerSpec{worker: worker, pool: pool, venv: r.venv, aciworker: r.bins.aciworker, apiURL: proxy.url,
 		home: home, emuEnv: r.emu.env, python: r.py}
 	cmd, err := spec.command()
 	if err != nil {
@@ -407,6 +416,7 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		return row, err
 	}
 	idle := watch.Now()
+	reqBefore := proxy.snapshot()
 	start := time.Now()
 	if err := r.api.setPoolPaused(ctx, pool, false); err != nil {
 		return row, err
@@ -427,6 +437,12 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 	}
 
 	end := watch.Now()
+	reqs := proxy.snapshot().sub(reqBefore)
+	row.PrefectRequests = reqs.total()
+	row.PrefectRequestsPerRun = float64(row.PrefectRequests) / float64(max(len(runs), 1))
+	if err := os.WriteFile(filepath.Join(r.cfg.OutDir, "logs", pool+"-prefect-requests.txt"), []byte(reqs.String()), 0o644); err != nil {
+		return row, err
+	}
 	row.PeakRSSBytes, row.PeakThreads = watch.Peak()
 	row.CPUSeconds = (end.CPU - idle.CPU).Seconds()
 	wp.stop(20 * time.Second)

@@ -31,7 +31,12 @@ type Row struct {
 	ReadsPerRun   float64 `json:"arm_reads_per_run"`
 	WritesPerRun  float64 `json:"arm_writes_per_run"`
 	TokenRequests int     `json:"token_requests"`
-	Throttled     int     `json:"responses_429"`
+
+	// Requests the worker sent to the Prefect API, counted by a proxy in
+	// front of the server, from the runs' release to the end of clean-up.
+	PrefectRequests       int     `json:"prefect_requests"`
+	PrefectRequestsPerRun float64 `json:"prefect_requests_per_run"`
+	Throttled             int     `json:"responses_429"`
 
 	DeploymentPUTs  int     `json:"deployment_puts"`
 	SchedToPUTP50   float64 `json:"sched_to_put_p50_seconds"`
@@ -88,6 +93,7 @@ var columns = []struct {
 	{"ARM reads", func(r Row) string { return fmt.Sprint(r.ARMReads) }},
 	{"ARM writes", func(r Row) string { return fmt.Sprint(r.ARMWrites) }},
 	{"tokens", func(r Row) string { return fmt.Sprint(r.TokenRequests) }},
+	{"Prefect requests/run", func(r Row) string { return fmt.Sprintf("%.1f", r.PrefectRequestsPerRun) }},
 	{"429s", func(r Row) string { return fmt.Sprint(r.Throttled) }},
 	{"sched→PUT p50 s", func(r Row) string { return fmt.Sprintf("%.1f", r.SchedToPUTP50) }},
 	{"sched→PUT p95 s", func(r Row) string { return fmt.Sprintf("%.1f", r.SchedToPUTP95) }},

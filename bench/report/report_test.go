@@ -15,7 +15,7 @@ import (
 func sampleRows() []Row {
 	return []Row{
 		{Worker: "prefect-azure", Engine: "real", N: 10, PeakRSSBytes: 200 << 20, IdleRSSBytes: 126 << 20, ARMReads: 150, Completed: 10, CPUPerRun: 0.5, DeploymentsLeft: 10},
-		{Worker: "aciworker", Engine: "real", N: 10, PeakRSSBytes: 20 << 20, IdleRSSBytes: 15 << 20, ARMReads: 30, Completed: 10, CPUPerRun: 0.01},
+		{Worker: "aciworker", Engine: "real", N: 10, PeakRSSBytes: 20 << 20, IdleRSSBytes: 15 << 20, ARMReads: 30, Completed: 10, CPUPerRun: 0.01, PrefectRequestsPerRun: 3.5},
 		{Worker: "prefect-azure", Engine: "standin", N: 100, PeakRSSBytes: 700 << 20, ARMReads: 2500, Completed: 90, Stuck: 10, Notes: "worker exited"},
 		{Worker: "aciworker", Engine: "standin", N: 100, PeakRSSBytes: 25 << 20, ARMReads: 200, Completed: 100},
 	}
@@ -61,6 +61,10 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"cpu_seconds_per_completed_run": 0.5`) {
 		t.Errorf("JSON lacks the per-run CPU key:\n%s", buf.String())
+	}
+	// The acceptance check reads this key.
+	if !strings.Contains(buf.String(), `"prefect_requests_per_run": 3.5`) {
+		t.Errorf("JSON lacks the per-run Prefect requests key:\n%s", buf.String())
 	}
 }
 
