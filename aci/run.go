@@ -422,9 +422,9 @@ func (r *runner) cleanup(parent context.Context) error {
 		r.progress("deleted deployment record %s", r.p.DeploymentName)
 	}
 	if len(errs) > 0 {
-		err := fmt.Errorf("%w: %w", ErrCleanup, errors.Join(errs...))
-		r.progress("%v", err)
-		return err
+		// Not printed here: the error returned carries it, after the
+		// cause of the run's end, which is what a reader needs first.
+		return fmt.Errorf("%w: %w", ErrCleanup, errors.Join(errs...))
 	}
 	return nil
 }

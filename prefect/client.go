@@ -170,6 +170,15 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.hc = &http.Client{Transport: tr}
 	}
+	if cfg.WrapTransport != nil {
+		hc := *c.hc // the caller's client stays as it was
+		next := hc.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		hc.Transport = cfg.WrapTransport(next)
+		c.hc = &hc
+	}
 	return c, nil
 }
 

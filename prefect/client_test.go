@@ -711,3 +711,38 @@ func TestTLSCACertFile(t *testing.T) {
 		t.Fatalf("with CA file: %v", err)
 	}
 }
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// WrapTransport sees every attempt, retries included, with its answer.
+func TestWrapTransportSeesEveryAttempt(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.on("GET /api/flows/x", status(503, `{}`), status(200, `{"id":"x"}`))
+	var mu sync.Mutex
+	var codes []int
+	c, _ := testClient(t, f, func(c *Config) {
+		c.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp, err := next.RoundTrip(r)
+				if resp != nil {
+					mu.Lock()
+					codes = append(codes, resp.StatusCode)
+					mu.Unlock()
+				}
+				return resp, err
+			})
+		}
+	})
+	if _, err := c.ReadFlow(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(codes) != 2 || codes[0] != 503 || codes[1] != 200 {
+		t.Errorf("the wrapper saw %v, want [503 200]", codes)
+	}
+}

@@ -53,6 +53,10 @@ type Config struct {
 	// HTTPClient, when set, is used as is: the TLS fields above are then the
 	// caller's business.
 	HTTPClient *http.Client
+	// WrapTransport, when set, wraps the transport every request goes
+	// through (HTTPClient's, or the one built from the TLS fields): a hook
+	// for the caller's request metrics.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// MaxRetries bounds retries of one call (attempts = MaxRetries+1).
 	// 0 means the default of 5 (PREFECT_CLIENT_MAX_RETRIES); negative disables retries.
 	MaxRetries int

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -39,7 +40,11 @@ func newAzureClients(base aci.Settings, log *slog.Logger) *azureClients {
 // target returns the client for a run's subscription and credentials
 // (aci_credentials when it holds a service principal, else the worker's
 // own credential chain) and remembers its resource group for reconcile.
-func (a *azureClients) target(subscription, rg string, creds credentials) (*target, error) {
+// A new client's credential must first give a token: a credential that
+// cannot work fails the run once, with one error naming every source
+// tried, before anything is deployed. The check runs outside the lock, so
+// a slow credential chain holds up no other run.
+func (a *azureClients) target(ctx context.Context, subscription, rg string, creds credentials) (*target, error) {
 	s := a.base
 	if creds.servicePrincipal() {
 		s.TenantID, s.ClientID, s.ClientSecret = creds.TenantID, creds.ClientID, creds.ClientSecret
@@ -47,18 +52,27 @@ func (a *azureClients) target(subscription, rg string, creds credentials) (*targ
 	sum := sha256.Sum256([]byte(s.ClientSecret))
 	key := subscription + "|" + s.TenantID + "|" + s.ClientID + "|" + hex.EncodeToString(sum[:8])
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	c := a.clients[key]
+	a.mu.Unlock()
 	if c == nil {
 		cred, err := s.Credential()
 		if err != nil {
 			return nil, fmt.Errorf("azure credential: %w", err)
+		}
+		if err := s.CheckCredential(ctx, cred); err != nil {
+			return nil, err
 		}
 		c, err = aci.NewClient(subscription, cred, s)
 		if err != nil {
 			return nil, fmt.Errorf("azure client for subscription %s: %w", subscription, err)
 		}
 		c.SetLogger(a.log)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if prev := a.clients[key]; prev != nil {
+		c = prev // another run made one meanwhile: share its budget
+	} else {
 		a.clients[key] = c
 	}
 	t := &target{client: c, key: key, rg: rg}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -79,6 +80,11 @@ type Config struct {
 
 	// HealthAddr, when set, serves GET /health there (--with-healthcheck).
 	HealthAddr string
+	// MetricsHandler, when set, is served at GET /metrics beside /health.
+	MetricsHandler http.Handler
+	// Observer hears submissions, final states, watch rounds and
+	// reconcile passes, for metrics; nil hears nothing.
+	Observer Observer
 
 	Logger *slog.Logger // worker log; nil discards
 	Stdout io.Writer    // container output of runs with stream_output; nil discards
@@ -125,6 +131,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.Stdout == nil {
 		c.Stdout = io.Discard

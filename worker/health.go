@@ -28,6 +28,9 @@ func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
 		rw.WriteHeader(http.StatusServiceUnavailable)
 		json.NewEncoder(rw).Encode(map[string]string{"message": "Worker may be unresponsive at this time"})
 	})
+	if w.cfg.MetricsHandler != nil {
+		mux.Handle("GET /metrics", w.cfg.MetricsHandler)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	w.log.Info("health check serving", "addr", ln.Addr().String())

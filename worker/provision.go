@@ -47,6 +47,7 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 			}
 			return submitErr("AzureError", fmt.Errorf("deployment %s was rejected: %w", r.deploymentName(), err))
 		}
+		w.observeSubmitted(r, time.Now())
 	}
 	groupEvery := r.cfg.PollInterval
 	// Polls back off from Azure's hint to the poll interval: a quick start

@@ -23,16 +23,16 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 
 // reconcileTargets are the resource groups to sweep: every one a run of
 // this worker used, plus the pool's default and the worker environment's.
-func (w *Worker) reconcileTargets() []*target {
+func (w *Worker) reconcileTargets(ctx context.Context) []*target {
 	_, template := w.poolSnapshot()
 	vals := withDefaults(template, nil)
 	sub, _ := vals["subscription_id"].(string)
 	rg, _ := vals["resource_group_name"].(string)
 	if sub != "" && rg != "" && !strings.Contains(sub+rg, "{{") {
-		w.azure.target(sub, rg, credentials{})
+		w.azure.target(ctx, sub, rg, credentials{})
 	}
 	if sub, rg := w.environ["AZURE_SUBSCRIPTION_ID"], w.environ["AZURE_RESOURCE_GROUP"]; sub != "" && rg != "" {
-		w.azure.target(sub, rg, credentials{})
+		w.azure.target(ctx, sub, rg, credentials{})
 	}
 	return w.azure.all()
 }
@@ -46,8 +46,10 @@ func (w *Worker) reconcileOnce(ctx context.Context) error {
 	default:
 		return nil
 	}
+	start := time.Now()
+	defer func() { w.cfg.Observer.Reconciled(time.Since(start)) }()
 	var errs []error
-	for _, t := range w.reconcileTargets() {
+	for _, t := range w.reconcileTargets(ctx) {
 		if err := w.reconcileTarget(ctx, t); err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("reconcile failed; retrying later", "resource_group", t.rg, "err", err)
@@ -124,6 +126,7 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 				w.log.Warn("reconcile: deleting a leftover container group failed", "group", name, "err", err)
 				continue
 			}
+			w.cfg.Observer.ReconcileRemoved("group")
 			w.log.Info("reconcile: deleted leftover container group", "group", name, "flow_run_id", id, "flow_run_state", stateOrGone(&fr, found))
 		}
 	}
@@ -188,6 +191,7 @@ func (w *Worker) reconcileRecords(ctx context.Context, t *target) error {
 			w.log.Warn("reconcile: deleting a leftover deployment record failed", "deployment", d.Name, "err", err)
 			continue
 		}
+		w.cfg.Observer.ReconcileRemoved("record")
 		w.log.Info("reconcile: deleted leftover deployment record", "deployment", d.Name, "flow_run_id", candIDs[i], "flow_run_state", stateOrGone(&fr, found))
 	}
 	return nil

@@ -112,6 +112,9 @@ func (w *Worker) follow(ctx context.Context, r *run) {
 		return
 	case o := <-r.outcome:
 		w.finish(ctx, r, o)
+		if o.kind != outRunGone {
+			w.observeFinal(ctx, r.id)
+		}
 	}
 }
 
@@ -399,7 +402,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("ValueError", err)
 	}
-	tgt, err := w.azure.target(cfg.SubscriptionID, cfg.ResourceGroup, cfg.Credentials)
+	tgt, err := w.azure.target(ctx, cfg.SubscriptionID, cfg.ResourceGroup, cfg.Credentials)
 	if err != nil {
 		return submitErr("AzureError", err)
 	}
@@ -442,7 +445,9 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 		kind = se.kind
 		err = se.err
 	}
-	w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, w.red.String(err.Error())))
+	if w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, w.red.String(err.Error()))) {
+		w.cfg.Observer.RunFinished(prefect.StateCrashed)
+	}
 	if r.tgt != nil && r.group != "" {
 		// A group that failed to provision is always deleted, kept or not.
 		w.cleanup(ctx, r, groupDelete)

@@ -101,7 +101,10 @@ func (wt *watcher) loop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		wt.round(ctx)
+		start := time.Now()
+		if wt.round(ctx) {
+			wt.w.cfg.Observer.WatchRound(time.Since(start))
+		}
 	}
 }
 
@@ -116,10 +119,11 @@ func (wt *watcher) snapshot() []*watched {
 }
 
 // round is one watch round over every run in flight.
-func (wt *watcher) round(ctx context.Context) {
+// round reports whether there was anything to watch.
+func (wt *watcher) round(ctx context.Context) bool {
 	runs := wt.snapshot()
 	if len(runs) == 0 {
-		return
+		return false
 	}
 	w := wt.w
 	now := time.Now()
@@ -201,6 +205,7 @@ func (wt *watcher) round(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	return true
 }
 
 // prefectStates reads the state of every watched run.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -112,7 +113,7 @@ func prefectBin(getenv func(string) string) string {
 
 // connect resolves settings from flags, environment or the emulator, and
 // builds the Azure client. Missing settings are usage errors.
-func (f *azureFlags) connect(deps cmdDeps) (*azureConn, error) {
+func (f *azureFlags) connect(ctx context.Context, deps cmdDeps) (*azureConn, error) {
 	conn := &azureConn{}
 	if f.emulator {
 		emu, err := startEmulator(deps)
@@ -148,6 +149,11 @@ func (f *azureFlags) connect(deps cmdDeps) (*azureConn, error) {
 	}
 	cred, err := conn.settings.Credential()
 	if err != nil {
+		return fail(err)
+	}
+	// A token first: nothing is deployed, so nothing needs cleaning up,
+	// when the credentials cannot work.
+	if err := conn.settings.CheckCredential(ctx, cred); err != nil {
 		return fail(err)
 	}
 	client, err := aci.NewClient(conn.subscription, cred, conn.settings)

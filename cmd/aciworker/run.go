@@ -141,8 +141,11 @@ func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) erro
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 
-	conn, err := f.azure.connect(deps)
+	conn, err := f.azure.connect(ctx, deps)
 	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: canceledExitCode(ctx), err: aci.ErrCanceled}
+		}
 		return err
 	}
 	defer conn.Close()

@@ -7,11 +7,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/metrics"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
 )
@@ -33,6 +35,7 @@ type startFlags struct {
 	createPool        bool
 	emulator          bool
 	debug             bool
+	metricsAddr       string
 	logs              logFlags
 }
 
@@ -70,7 +73,8 @@ offline) re-adopts them and sees them to the end. A second signal exits at once.
 	fs.Float64Var(&f.pollingInterval, "polling-interval", 0, "seconds between polls for scheduled runs (default $PREFECT_WORKER_QUERY_SECONDS or 10)")
 	fs.Float64Var(&f.heartbeatInterval, "heartbeat-interval", 0, "seconds between heartbeats (default $PREFECT_WORKER_HEARTBEAT_SECONDS or 30)")
 	fs.BoolVar(&f.runOnce, "run-once", false, "poll once, run what is scheduled, and exit when those runs are done")
-	fs.BoolVar(&f.healthcheck, "with-healthcheck", false, "serve GET /health on $PREFECT_WORKER_WEBSERVER_HOST:$PREFECT_WORKER_WEBSERVER_PORT (default 0.0.0.0:8080)")
+	fs.BoolVar(&f.healthcheck, "with-healthcheck", false, "serve GET /health and GET /metrics on $PREFECT_WORKER_WEBSERVER_HOST:$PREFECT_WORKER_WEBSERVER_PORT (default 0.0.0.0:8080)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at GET /metrics on this address, e.g. :9090 (default $ACIWORKER_METRICS_ADDR; none)")
 	fs.StringVarP(&f.workerType, "type", "t", worker.Type, "the worker type; only azure-container-instance is supported")
 	fs.StringVar(&f.baseJobTemplate, "base-job-template", "", "JSON file with the base job template for a pool this worker creates")
 	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist")
@@ -142,6 +146,24 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		return usageError("PREFECT_API_URL is not set: point it at your Prefect server, e.g. http://127.0.0.1:4200/api")
 	}
 	pcfg.Logger = logger
+	if f.metricsAddr == "" {
+		f.metricsAddr = getenv("ACIWORKER_METRICS_ADDR")
+	}
+	// Metrics exist only when served: counting final states costs a read
+	// per run.
+	var (
+		m        *metrics.Metrics
+		inFlight atomic.Pointer[worker.Worker]
+	)
+	if f.healthcheck || f.metricsAddr != "" {
+		m = metrics.New(func() int {
+			if w := inFlight.Load(); w != nil {
+				return w.InFlight()
+			}
+			return 0
+		})
+		pcfg.WrapTransport = m.WrapPrefectTransport
+	}
 	pf, err := prefect.New(pcfg)
 	if err != nil {
 		return usageError("Prefect settings: %v", err)
@@ -200,10 +222,16 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 			return usageError("Azure settings: %v", err)
 		}
 	}
+	if m != nil {
+		cfg.Observer = m
+		cfg.MetricsHandler = m.Handler()
+		cfg.Azure.Policies = append(cfg.Azure.Policies, m.AzurePolicy())
+	}
 	w, err := worker.New(cfg)
 	if err != nil {
 		return usageError("%v", err)
 	}
+	inFlight.Store(w)
 	parent := cmd.Context()
 	if parent == nil {
 		parent = context.Background()
@@ -217,5 +245,12 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		return fmt.Sprintf("%d flow runs were in flight; a run being submitted may leave a container group or a deployment record behind. The next worker on the pool re-adopts runs in flight and its reconcile removes what finished runs left.", w.InFlight())
 	})
 	defer stopSignals()
+	if f.metricsAddr != "" {
+		addr, err := metrics.Serve(ctx, f.metricsAddr, m.Handler(), logger)
+		if err != nil {
+			return err
+		}
+		logger.Info("metrics serving", "addr", addr)
+	}
 	return w.Run(ctx)
 }

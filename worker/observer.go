@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// Observer hears what the worker does, for metrics. Its methods are called
+// from many goroutines and must return at once.
+type Observer interface {
+	// RunSubmitted: Azure accepted a run's deployment, sinceScheduled after
+	// the run's scheduled start (negative when fetched ahead of time).
+	RunSubmitted(sinceScheduled time.Duration)
+	// RunFinished: a run this worker submitted or adopted ended in
+	// stateType (a Prefect state type, e.g. "COMPLETED").
+	RunFinished(stateType string)
+	// WatchRound: one round of watching every in-flight run took d.
+	WatchRound(d time.Duration)
+	// Reconciled: one reconcile pass took d.
+	Reconciled(d time.Duration)
+	// ReconcileRemoved: reconcile removed a leftover "group" or "record".
+	ReconcileRemoved(kind string)
+	// EventDropped: a Prefect event was given up on.
+	EventDropped()
+}
+
+// nopObserver is the Observer of a worker nobody observes.
+type nopObserver struct{}
+
+func (nopObserver) RunSubmitted(time.Duration) {}
+func (nopObserver) RunFinished(string)         {}
+func (nopObserver) WatchRound(time.Duration)   {}
+func (nopObserver) Reconciled(time.Duration)   {}
+func (nopObserver) ReconcileRemoved(string)    {}
+func (nopObserver) EventDropped()              {}
+
+// observed reports whether anyone hears the worker, so that reads made
+// only for metrics are skipped when nobody does.
+func (w *Worker) observed() bool {
+	_, nop := w.cfg.Observer.(nopObserver)
+	return !nop
+}
+
+// observeSubmitted tells the observer that Azure accepted r's deployment.
+func (w *Worker) observeSubmitted(r *run, now time.Time) {
+	var since time.Duration
+	switch {
+	case r.fr.ExpectedStartTime != nil:
+		since = now.Sub(*r.fr.ExpectedStartTime)
+	case r.fr.NextScheduledStartTime != nil:
+		since = now.Sub(*r.fr.NextScheduledStartTime)
+	}
+	w.cfg.Observer.RunSubmitted(since)
+}
+
+// observeFinal reads the final state of a run the worker has finished
+// with and tells the observer. The worker's own verdict is not enough:
+// a container that exited 1 may belong to a flow that Failed on its own
+// or to one the worker reported Crashed, and only Prefect knows which.
+func (w *Worker) observeFinal(ctx context.Context, id string) {
+	if !w.observed() || ctx.Err() != nil {
+		return
+	}
+	var fr *prefect.FlowRun
+	err := retryTransient(ctx, func(ctx context.Context) (err error) {
+		fr, err = w.pf.ReadFlowRun(ctx, id)
+		return err
+	})
+	if err != nil || !isTerminal(fr.StateType) {
+		return
+	}
+	w.cfg.Observer.RunFinished(fr.StateType)
+}
