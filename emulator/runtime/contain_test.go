@@ -68,47 +68,52 @@ func findArgv(t *testing.T, argv ...string) []int {
 // TestEscapedProcessEndsWithContainer: a process that leaves the container's
 // process group (setsid, as Prefect's runner starts the flow) and ignores
 // SIGTERM still ends with its container, whether the main process exits on
-// its own or the container is stopped, with and without a PID namespace.
+// its own, the container is stopped, or the runtime closes (the emulator's
+// shutdown), with and without a PID namespace.
 func TestEscapedProcessEndsWithContainer(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []struct {
-		name   string
-		noNS   bool
-		ending string // what the main process does once the child runs
-		stop   bool
-	}{
-		{"pidns/main exits", false, "while [ ! -e go ]; do sleep 0.01; done", false},
-		{"pidns/stopped", false, "sleep 1000", true},
-		{"marker/main exits", true, "while [ ! -e go ]; do sleep 0.01; done", false},
-		{"marker/stopped", true, "sleep 1000", true},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			r := newRT(t, func(c *Config) { c.NoPIDNamespace = mode.noNS })
-			secs := fmt.Sprintf("%d.%d", 3000+rand.IntN(900), rand.IntN(1_000_000))
-			t.Cleanup(func() {
-				for _, pid := range findArgv(t, "sleep", secs) {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			})
-			script := fmt.Sprintf(`setsid sh -c 'trap "" TERM; touch ready; exec sleep %s' </dev/null >/dev/null 2>&1 &
+	const waitForGo = "while [ ! -e go ]; do sleep 0.01; done"
+	for _, ns := range []struct {
+		name string
+		noNS bool
+	}{{"pidns", false}, {"marker", true}} {
+		for _, mode := range []struct {
+			name   string
+			ending string // what the main process does once the child runs
+			end    func(*Runtime, *Container) error
+		}{
+			{"main exits", waitForGo, func(_ *Runtime, c *Container) error {
+				return os.WriteFile(filepath.Join(c.Dir(), "go"), nil, 0o644)
+			}},
+			{"stopped", "sleep 1000", func(_ *Runtime, c *Container) error { c.Stop(); return nil }},
+			{"runtime closed", "sleep 1000", func(r *Runtime, _ *Container) error { r.Close(); return nil }},
+		} {
+			t.Run(ns.name+"/"+mode.name, func(t *testing.T) {
+				t.Parallel()
+				r := newRT(t, func(c *Config) { c.NoPIDNamespace = ns.noNS })
+				secs := fmt.Sprintf("%d.%d", 3000+rand.IntN(900), rand.IntN(1_000_000))
+				t.Cleanup(func() {
+					for _, pid := range findArgv(t, "sleep", secs) {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				})
+				script := fmt.Sprintf(`setsid sh -c 'trap "" TERM; touch ready; exec sleep %s' </dev/null >/dev/null 2>&1 &
 while [ ! -e ready ]; do sleep 0.01; done
 %s`, secs, mode.ending)
-			c := start(t, r, Spec{Command: sh(script), RestartPolicy: RestartNever})
-			poll(t, "the escaped child", func() bool { return len(findArgv(t, "sleep", secs)) == 1 })
-			if mode.stop {
-				c.Stop()
-			} else if err := os.WriteFile(filepath.Join(c.Dir(), "go"), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			st := waitDone(t, c)
-			if st.Current.State != StateTerminated {
-				t.Fatalf("status %+v", st.Current)
-			}
-			if left := findArgv(t, "sleep", secs); len(left) > 0 {
-				t.Fatalf("process %v outlived its container", left)
-			}
-		})
+				c := start(t, r, Spec{Command: sh(script), RestartPolicy: RestartNever})
+				poll(t, "the escaped child", func() bool { return len(findArgv(t, "sleep", secs)) == 1 })
+				if err := mode.end(r, c); err != nil {
+					t.Fatal(err)
+				}
+				st := waitDone(t, c)
+				if st.Current.State != StateTerminated {
+					t.Fatalf("status %+v", st.Current)
+				}
+				if left := findArgv(t, "sleep", secs); len(left) > 0 {
+					t.Fatalf("process %v outlived its container", left)
+				}
+			})
+		}
 	}
 }
 
