@@ -286,3 +286,30 @@ func strs(ps []*string) []string {
 	}
 	return out
 }
+
+// TestUnservedOperations: what a client gets for an operation the emulator
+// does not serve, in ARM's error shape, naming what it asked for.
+func TestUnservedOperations(t *testing.T) {
+	t.Parallel()
+	e := emutest.Start(t)
+	s := newSDK(t, e)
+	c := newRaw(t, s)
+	rg := "/subscriptions/" + s.set.SubscriptionID + "/resourceGroups/" + s.set.ResourceGroup
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, msg    string
+	}{
+		{"GET", rg + "/providers/Microsoft.Storage/storageAccounts/a?api-version=2023-01-01", 404, "InvalidResourceType",
+			"The resource type 'storageAccounts' could not be found in the namespace 'Microsoft.Storage' for api version '2023-01-01'."},
+		{"POST", rg + "/providers/Microsoft.ContainerInstance/containerGroups/g/containers/c/exec?api-version=2023-05-01", 404, "InvalidResourceType",
+			"The resource type 'containerGroups/containers/exec' could not be found in the namespace 'Microsoft.ContainerInstance' for api version '2023-05-01'."},
+		{"GET", rg + "/resources?api-version=2021-04-01", 404, "InvalidResourceType", "for the request path '" + rg + "/resources' and method 'GET'"},
+		{"DELETE", "/subscriptions/" + s.set.SubscriptionID + "?api-version=2022-12-01", 405, "MethodNotAllowed", "'DELETE'"},
+	} {
+		r := c.do(tc.method, tc.path, nil)
+		if r.status != tc.status || r.code() != tc.code || !strings.Contains(string(r.body), tc.msg) || r.header.Get("x-ms-error-code") != tc.code {
+			t.Errorf("%s %s: %d %s, want %d %s with %q", tc.method, tc.path, r.status, r.body, tc.status, tc.code, tc.msg)
+		}
+	}
+}

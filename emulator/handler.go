@@ -177,9 +177,38 @@ func (q *armRequest) fail(e *apiError) { writeError(q.w, e) }
 
 func (q *armRequest) json(status int, v any) { writeJSON(q.w, status, v) }
 
+// unknownRoute is ARM's answer to a path it does not route: naming the
+// resource type and namespace, as ARM does, when the path has a provider
+// segment, else the path and method.
 func unknownRoute(r *http.Request) *apiError {
+	if ns, typ, ok := resourceTypeOf(r.URL.Path); ok {
+		return newErr(http.StatusNotFound, "InvalidResourceType",
+			"The resource type '%s' could not be found in the namespace '%s' for api version '%s'.", typ, ns, r.URL.Query().Get("api-version"))
+	}
 	return newErr(http.StatusNotFound, "InvalidResourceType",
 		"The resource type could not be found for the request path '%s' and method '%s'.", r.URL.Path, r.Method)
+}
+
+// resourceTypeOf reads the namespace and resource type of an ARM path:
+// after its last "providers" segment, the namespace, then every other
+// segment (type, name, child type, name, ...) makes the type.
+func resourceTypeOf(path string) (ns, typ string, ok bool) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	at := -1
+	for i, s := range segs {
+		if eq(s, "providers") {
+			at = i
+		}
+	}
+	if at < 0 || at+2 >= len(segs) {
+		return "", "", false
+	}
+	ns = segs[at+1]
+	var types []string
+	for i := at + 2; i < len(segs); i += 2 {
+		types = append(types, segs[i])
+	}
+	return ns, strings.Join(types, "/"), true
 }
 
 // Accepted api-versions per resource type (newest first, as ARM lists them).
