@@ -53,8 +53,9 @@ package emulator
 // emulator package's tests decodes into the Azure SDK for Go's model for its
 // operation with nothing left over, enum values among the SDK's, the
 // spec's success codes, required and read-only properties present
-// (spec_test.go). Entra, metadata and LRO status answers have no SDK model
-// and are not part of that check.
+// (spec_test.go); long-running operation polls against ARM's status shape.
+// Entra and metadata answers have no SDK model and are not part of that
+// check.
 //
 // Deployments
 //   - Only Incremental mode (Complete: 400 DeploymentModeNotSupported);

@@ -92,6 +92,23 @@ var opSpecs = map[string]opSpec{
 	"providers.list":              {[]int{200}, func() any { return &armresources.ProviderListResult{} }, prefixed("value[].", providerFact)},
 	"providers.getAtTenantScope":  {[]int{200}, func() any { return &armresources.Provider{} }, providerFact},
 	"providers.listAtTenantScope": {[]int{200}, func() any { return &armresources.ProviderListResult{} }, prefixed("value[].", providerFact)},
+	// Long-running operation polls: Azure-AsyncOperation status (200 with a
+	// body) and ARM's operation results (202 while running, 204 when done).
+	"operations.get": {[]int{200, 202, 204}, func() any { return &asyncStatus{} }, []string{"status"}},
+}
+
+// asyncStatus is ARM's Azure-AsyncOperation status body (the resource
+// provider contract; the SDK reads it inside azcore, with no exported
+// model).
+type asyncStatus struct {
+	ID              string                        `json:"id,omitempty"`
+	Name            string                        `json:"name,omitempty"`
+	Status          string                        `json:"status"`
+	StartTime       string                        `json:"startTime,omitempty"`
+	EndTime         string                        `json:"endTime,omitempty"`
+	PercentComplete *float64                      `json:"percentComplete,omitempty"`
+	Properties      any                           `json:"properties,omitempty"`
+	Error           *armdeployments.ErrorResponse `json:"error,omitempty"`
 }
 
 // armError is ARM's error answer; the SDK's ErrorResponse is its "error".
@@ -136,7 +153,7 @@ func checkResponses(rs []emulator.Response, wantAll bool) []string {
 		}
 		spec, known := opSpecs[r.Op]
 		if !known {
-			continue // Entra, metadata, LRO status and unknown routes
+			continue // Entra, metadata and unknown routes
 		}
 		seen[r.Op] = true
 		for _, p := range checkResponse(r, spec) {
