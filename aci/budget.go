@@ -3,13 +3,14 @@ package aci
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/aciworker/aciworker/internal/backoff"
 )
 
 // budget is the request budget of one subscription, shared by every client
@@ -23,7 +24,7 @@ type budget struct {
 	writes      bucket
 	pausedUntil time.Time
 	throttled   atomic.Int64
-	now         func() time.Time
+	clock       backoff.Clock
 }
 
 type bucket struct {
@@ -45,7 +46,7 @@ func (b *bucket) reserve(now time.Time) time.Duration {
 	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
-func newBudget(readRate float64, readBurst int, writeRate float64, writeBurst int) *budget {
+func newBudget(clock backoff.Clock, readRate float64, readBurst int, writeRate float64, writeBurst int) *budget {
 	if readRate <= 0 {
 		readRate = DefaultReadsPerSecond
 	}
@@ -61,7 +62,7 @@ func newBudget(readRate float64, readBurst int, writeRate float64, writeBurst in
 	return &budget{
 		reads:  bucket{rate: readRate, burst: float64(readBurst), tokens: float64(readBurst)},
 		writes: bucket{rate: writeRate, burst: float64(writeBurst), tokens: float64(writeBurst)},
-		now:    time.Now,
+		clock:  backoff.Or(clock),
 	}
 }
 
@@ -74,14 +75,14 @@ func budgetFor(endpoint, subscription string, s Settings) *budget {
 	if b, ok := budgets.Load(key); ok {
 		return b.(*budget)
 	}
-	b, _ := budgets.LoadOrStore(key, newBudget(s.ReadsPerSecond, s.ReadBurst, s.WritesPerSecond, s.WriteBurst))
+	b, _ := budgets.LoadOrStore(key, newBudget(s.Clock, s.ReadsPerSecond, s.ReadBurst, s.WritesPerSecond, s.WriteBurst))
 	return b.(*budget)
 }
 
 // acquire waits for a token of the right kind and for any shared pause.
 func (b *budget) acquire(ctx context.Context, write bool) error {
 	b.mu.Lock()
-	now := b.now()
+	now := b.clock.Now()
 	bk := &b.reads
 	if write {
 		bk = &b.writes
@@ -92,19 +93,15 @@ func (b *budget) acquire(ctx context.Context, write bool) error {
 	}
 	b.mu.Unlock()
 	for wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := backoff.Sleep(ctx, b.clock, wait); err != nil {
 			b.mu.Lock()
 			bk.tokens++ // give the reservation back
 			b.mu.Unlock()
-			return ctx.Err()
-		case <-t.C:
+			return err
 		}
 		// A 429 seen meanwhile extends the pause for everyone.
 		b.mu.Lock()
-		wait = b.pausedUntil.Sub(b.now())
+		wait = b.pausedUntil.Sub(b.clock.Now())
 		b.mu.Unlock()
 	}
 	return nil
@@ -115,7 +112,7 @@ func (b *budget) pause(d time.Duration) {
 	b.throttled.Add(1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if until := b.now().Add(d); until.After(b.pausedUntil) {
+	if until := b.clock.Now().Add(d); until.After(b.pausedUntil) {
 		b.pausedUntil = until
 	}
 }
@@ -124,7 +121,7 @@ func (b *budget) pause(d time.Duration) {
 func (b *budget) pauseLeft() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.pausedUntil.Sub(b.now())
+	return b.pausedUntil.Sub(b.clock.Now())
 }
 
 // budgetPolicy applies the budget to every attempt, retries included.
@@ -138,30 +135,15 @@ func (p budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
 	}
 	resp, err := req.Next()
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		p.b.pause(retryAfter(resp.Header, time.Second))
+		p.b.pause(retryAfter(resp.Header, p.b.clock.Now(), time.Second))
 	}
 	return resp, err
 }
 
-// retryAfter reads Azure's back-off hints: Retry-After-Ms,
-// x-ms-retry-after-ms, then Retry-After in seconds or as an HTTP date.
-func retryAfter(h http.Header, def time.Duration) time.Duration {
-	for _, k := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
-		if v := h.Get(k); v != "" {
-			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-				return time.Duration(ms * float64(time.Millisecond))
-			}
-		}
-	}
-	if v := h.Get("Retry-After"); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-			return time.Duration(s * float64(time.Second))
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			if d := time.Until(t); d > 0 {
-				return d
-			}
-		}
+// retryAfter is Azure's back-off hint, or def when it gave none (or 0).
+func retryAfter(h http.Header, now time.Time, def time.Duration) time.Duration {
+	if d, ok := backoff.RetryAfter(h, now); ok && d > 0 {
+		return d
 	}
 	return def
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/aciworker/aciworker/internal/backoff/fakeclock"
 )
 
 func TestBucketReserve(t *testing.T) {
@@ -37,9 +39,8 @@ func TestBucketReserve(t *testing.T) {
 
 func TestBudgetPauseHoldsEveryone(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	b := newBudget(100, 100, 100, 100)
-	b.now = func() time.Time { return now }
+	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b := newBudget(clk, 100, 100, 100, 100)
 	b.pause(30 * time.Second)
 	if got := b.pauseLeft(); got != 30*time.Second {
 		t.Fatalf("pauseLeft = %v, want 30s", got)
@@ -52,7 +53,7 @@ func TestBudgetPauseHoldsEveryone(t *testing.T) {
 	if err := b.acquire(ctx, true); !errors.Is(err, context.Canceled) {
 		t.Errorf("a write during the pause: err = %v, want it to wait", err)
 	}
-	now = now.Add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if err := b.acquire(ctx, false); err != nil {
 		t.Errorf("after the pause: %v", err)
 	}
@@ -83,7 +84,7 @@ func response(req *http.Request, status int, hdr map[string]string, body string)
 
 func TestBudgetPolicySharesThrottling(t *testing.T) {
 	t.Parallel()
-	b := newBudget(100, 100, 100, 100)
+	b := newBudget(nil, 100, 100, 100, 100)
 	ft := &fakeTransport{resp: func(n int32, req *http.Request) *http.Response {
 		return response(req, http.StatusTooManyRequests, map[string]string{"Retry-After": "120"},
 			`{"error":{"code":"SubscriptionRequestsThrottled","message":"Number of 'read' requests exceeded."}}`)
@@ -123,24 +124,22 @@ func TestBudgetPolicySharesThrottling(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
+func TestRetryAfterDefault(t *testing.T) {
 	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		hdr  map[string]string
+		hdr  http.Header
 		want time.Duration
 	}{
-		{map[string]string{"Retry-After": "3"}, 3 * time.Second},
-		{map[string]string{"Retry-After-Ms": "150", "Retry-After": "3"}, 150 * time.Millisecond},
-		{map[string]string{"x-ms-retry-after-ms": "20"}, 20 * time.Millisecond},
-		{map[string]string{"Retry-After": "0"}, 7 * time.Second},
-		{map[string]string{}, 7 * time.Second},
+		{http.Header{"Retry-After": {"3"}}, 3 * time.Second},
+		{http.Header{"Retry-After-Ms": {"150"}, "Retry-After": {"3"}}, 150 * time.Millisecond},
+		// No hint, or a zero one, is the default: a 429 always pauses.
+		{http.Header{"Retry-After": {"0"}}, 7 * time.Second},
+		{http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 7 * time.Second},
+		{http.Header{}, 7 * time.Second},
 	}
 	for _, tc := range tests {
-		h := http.Header{}
-		for k, v := range tc.hdr {
-			h.Set(k, v)
-		}
-		if got := retryAfter(h, 7*time.Second); got != tc.want {
+		if got := retryAfter(tc.hdr, now, 7*time.Second); got != tc.want {
 			t.Errorf("retryAfter(%v) = %v, want %v", tc.hdr, got, tc.want)
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armdeployments"
+
+	"github.com/aciworker/aciworker/internal/backoff"
 )
 
 // ErrNotFound matches (errors.Is) every error for a resource that does not
@@ -150,7 +152,7 @@ func wrapErr(op string, err error) error {
 			}
 		}
 		if re.StatusCode == http.StatusTooManyRequests {
-			ae.RetryAfter = retryAfter(re.RawResponse.Header, time.Second)
+			ae.RetryAfter = retryAfter(re.RawResponse.Header, time.Now(), time.Second)
 		}
 	}
 	return ae
@@ -182,6 +184,7 @@ type Client struct {
 	groups      *armcontainerinstance.ContainerGroupsClient
 	containers  *armcontainerinstance.ContainersClient
 	budget      *budget
+	clock       backoff.Clock
 	log         *slog.Logger
 
 	mu      sync.Mutex
@@ -236,6 +239,7 @@ func NewClient(subscriptionID string, cred azcore.TokenCredential, s Settings) (
 	}
 	return &Client{
 		sub: subscriptionID, deployments: dc, groups: gc, containers: cc, budget: b,
+		clock:   backoff.Or(s.Clock),
 		log:     slog.New(slog.DiscardHandler),
 		pollers: map[string]*runtime.Poller[armdeployments.DeploymentsClientCreateOrUpdateResponse]{},
 	}, nil
@@ -298,12 +302,8 @@ func (c *Client) call(ctx context.Context, op string, f func(ctx context.Context
 		default:
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, c.clock, wait) != nil {
 			return err
-		case <-t.C:
 		}
 	}
 }
@@ -390,7 +390,7 @@ func (c *Client) PollDeployment(ctx context.Context, rg, name string) (*Deployme
 	err := c.call(ctx, "poll deployment "+name, func(ctx context.Context) error {
 		resp, err := poller.Poll(ctx)
 		if err == nil && resp != nil {
-			hint = retryAfter(resp.Header, 0)
+			hint = retryAfter(resp.Header, c.clock.Now(), 0)
 		}
 		return err
 	})
@@ -507,7 +507,7 @@ func (c *Client) WaitDeployment(ctx context.Context, rg, name string) (*Deployme
 		if hint <= 0 {
 			hint = DefaultPollInterval
 		}
-		if err := sleep(ctx, min(hint, time.Minute)); err != nil {
+		if err := backoff.Sleep(ctx, c.clock, min(hint, time.Minute)); err != nil {
 			return nil, err
 		}
 	}
@@ -657,7 +657,7 @@ func waitPoller[T any](ctx context.Context, c *Client, op string, p *runtime.Pol
 		err := c.call(ctx, op, func(ctx context.Context) error {
 			resp, err := p.Poll(ctx)
 			if err == nil && resp != nil {
-				hint = retryAfter(resp.Header, 0)
+				hint = retryAfter(resp.Header, c.clock.Now(), 0)
 			}
 			return err
 		})
@@ -673,7 +673,7 @@ func waitPoller[T any](ctx context.Context, c *Client, op string, p *runtime.Pol
 		if hint <= 0 {
 			hint = time.Second
 		}
-		if err := sleep(ctx, min(hint, time.Minute)); err != nil {
+		if err := backoff.Sleep(ctx, c.clock, min(hint, time.Minute)); err != nil {
 			return err
 		}
 	}
@@ -728,15 +728,4 @@ func (c *Client) ExportTemplate(ctx context.Context, rg, name string) (map[strin
 	}
 	m, _ := resp.Template.(map[string]any)
 	return m, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/backoff"
 )
 
 // RunOptions tune Run.
@@ -237,7 +239,7 @@ func (r *runner) waitStart(ctx, startCtx context.Context, timedOut func() error)
 				}
 			}
 		}
-		if err := sleep(startCtx, wait); err != nil {
+		if err := backoff.Sleep(startCtx, r.c.clock, wait); err != nil {
 			if terr := timedOut(); terr != nil {
 				return terr
 			}
@@ -341,7 +343,7 @@ func (r *runner) watch(ctx context.Context) (int, error) {
 				r.deployDone, r.deployResult = true, res
 			}
 		}
-		if err := sleep(ctx, r.opts.PollInterval); err != nil {
+		if err := backoff.Sleep(ctx, r.c.clock, r.opts.PollInterval); err != nil {
 			return -1, err
 		}
 	}
@@ -362,7 +364,7 @@ func (r *runner) finalLogs(ctx context.Context, f *LogFollower) {
 			return
 		}
 		lastErr = err
-		if ctx.Err() != nil || sleep(ctx, time.Duration(attempt+1)*r.opts.PollInterval/2) != nil {
+		if ctx.Err() != nil || backoff.Sleep(ctx, r.c.clock, time.Duration(attempt+1)*r.opts.PollInterval/2) != nil {
 			break
 		}
 	}

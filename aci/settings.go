@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/internal/buildinfo"
 )
 
@@ -62,6 +63,10 @@ type Settings struct {
 	// the budget: hooks for the caller's metrics, so that this package
 	// needs no metrics library.
 	Policies []policy.Policy
+
+	// Clock paces the client's waits (the request budget, throttling,
+	// polls); nil is the system clock.
+	Clock backoff.Clock
 }
 
 // Budget and retry defaults. ARM allows 25 reads/s and 10 writes/s per

@@ -16,11 +16,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/backoff"
 )
 
 const (
@@ -99,7 +100,7 @@ func New(cfg Config) (*Client, error) {
 		maxDelay:   cfg.MaxRetryDelay,
 		timeout:    cfg.RequestTimeout,
 		extraCodes: map[int]bool{},
-		sleep:      sleepCtx,
+		sleep:      func(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, nil, d) },
 		random:     rand.Float64,
 	}
 	switch {
@@ -257,7 +258,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				if !c.retryable(status, cl.idempotent) || retries >= c.maxRetries {
 					return apiErr
 				}
-				if d, ok := retryAfter(header.Get("Retry-After"), time.Now()); ok {
+				if d, ok := backoff.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
 					delay = d + time.Duration(float64(d)*jitterFactor*c.random())
 				} else {
 					delay = c.backoff(retries)
@@ -331,29 +332,10 @@ func (c *Client) retryable(status int, idempotent bool) bool {
 }
 
 // backoff is Prefect's 2^n with symmetric jitter; retry 0 waits 2 units.
+// The client's maximum delay caps it after the jitter, where do applies it.
 func (c *Client) backoff(retry int) time.Duration {
-	d := float64(c.baseDelay) * float64(uint64(1)<<min(retry+1, 30))
-	d *= 1 + jitterFactor*(2*c.random()-1)
-	return time.Duration(d)
-}
-
-// retryAfter parses a Retry-After header: delay seconds (Prefect also
-// accepts fractions) or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f < 0 {
-			f = 0
-		}
-		return time.Duration(f * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	p := backoff.Policy{Initial: 2 * c.baseDelay, Jitter: jitterFactor, SymmetricJitter: true, Rand: c.random}
+	return p.Delay(retry)
 }
 
 func (c *Client) redact(s string) string {
@@ -363,20 +345,6 @@ func (c *Client) redact(s string) string {
 		}
 	}
 	return s
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ensureCSRF fetches a CSRF token before a mutating call when the server

@@ -66,7 +66,7 @@ func rescheduled(fr *prefect.FlowRun) bool {
 }
 
 func (w *Worker) adoptLoop(ctx context.Context) {
-	every(ctx, w.cfg.AdoptInterval, true, func(ctx context.Context) error {
+	w.every(ctx, w.cfg.AdoptInterval, true, func(ctx context.Context) error {
 		return w.adoptOnce(ctx)
 	})
 }
@@ -177,7 +177,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 		w.log.Warn("listing the pool's workers failed; retrying", "err", err)
 		return err
 	}
-	now := time.Now()
+	now := w.now()
 	for i := range runs {
 		fr := runs[i]
 		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) {
@@ -274,7 +274,7 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 	g, err := c.GetGroup(ctx, rg, r.group)
 	if err == nil {
 		r.noteContainer(g)
-		if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)) }); err != nil {
+		if err := w.retryTransient(ctx, func(ctx context.Context) error { return w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)) }); err != nil {
 			w.log.Warn("setting infrastructure_pid failed", "flow_run_id", r.id, "err", err)
 		}
 		return true
@@ -327,7 +327,7 @@ func (w *Worker) reschedule(ctx context.Context, r *run) {
 	if !ok {
 		return
 	}
-	now := time.Now().UTC()
+	now := w.now().UTC()
 	owner := runOwner(fr)
 	if owner == "" {
 		owner = "an unknown worker"
@@ -365,7 +365,7 @@ func (w *Worker) stillOrphaned(ctx context.Context, r *run) (*prefect.FlowRun, b
 		w.log.Warn("listing the pool's workers failed; retrying next round", "flow_run_id", r.id, "err", err)
 		return nil, false
 	}
-	if !claimAbandoned(fr, w.cfg.Name, pw.lastSeen, time.Now(), w.cfg.OrphanAfter) {
+	if !claimAbandoned(fr, w.cfg.Name, pw.lastSeen, w.now(), w.cfg.OrphanAfter) {
 		return nil, false
 	}
 	if _, _, err := r.tgt.client.PollDeployment(ctx, r.tgt.rg, r.deploymentName()); !errors.Is(err, aci.ErrNotFound) {

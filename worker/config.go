@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
 )
 
@@ -86,6 +87,11 @@ type Config struct {
 	// reconcile passes, for metrics; nil hears nothing.
 	Observer Observer
 
+	// Clock is the time of every time-based rule and wait (OrphanAfter,
+	// CancelGrace, grace periods, retries); nil is the system clock. It
+	// also paces the Azure client when Azure.Clock is unset.
+	Clock backoff.Clock
+
 	Logger *slog.Logger // worker log; nil discards
 	Stdout io.Writer    // container output of runs with stream_output; nil discards
 }
@@ -128,6 +134,10 @@ func (c *Config) setDefaults() error {
 	def(&c.OrphanAfter, DefaultOrphanAfter)
 	if c.BackgroundShare <= 0 || c.BackgroundShare > 1 {
 		c.BackgroundShare = DefaultBackgroundShare
+	}
+	c.Clock = backoff.Or(c.Clock)
+	if c.Azure.Clock == nil {
+		c.Azure.Clock = c.Clock
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

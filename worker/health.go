@@ -20,7 +20,7 @@ func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
-		if w.healthy(time.Now()) {
+		if w.healthy(w.now()) {
 			rw.WriteHeader(http.StatusOK)
 			json.NewEncoder(rw).Encode(map[string]string{"message": "OK"})
 			return

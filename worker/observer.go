@@ -64,7 +64,7 @@ func (w *Worker) observeFinal(ctx context.Context, id string) {
 		return
 	}
 	var fr *prefect.FlowRun
-	err := retryTransient(ctx, func(ctx context.Context) (err error) {
+	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
 		fr, err = w.pf.ReadFlowRun(ctx, id)
 		return err
 	})

@@ -3,13 +3,12 @@ package worker
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/aciworker/aciworker/prefect"
 )
 
 func (w *Worker) pollLoop(ctx context.Context) {
-	every(ctx, w.cfg.QueryInterval, true, func(ctx context.Context) error {
+	w.every(ctx, w.cfg.QueryInterval, true, func(ctx context.Context) error {
 		return w.pollOnce(ctx)
 	})
 }
@@ -23,7 +22,7 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 	default:
 		return nil
 	}
-	runs, err := w.pf.GetScheduledFlowRuns(ctx, w.cfg.Pool, w.cfg.Queues, time.Now().Add(w.cfg.Prefetch))
+	runs, err := w.pf.GetScheduledFlowRuns(ctx, w.cfg.Pool, w.cfg.Queues, w.now().Add(w.cfg.Prefetch))
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("polling for scheduled flow runs failed; retrying", "err", err)
@@ -32,7 +31,7 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 	}
 	// Only an answered poll counts for /health, as in Prefect, where a
 	// failed query raises before _last_polled_time is set.
-	w.lastPoll.Store(time.Now().UnixNano())
+	w.lastPoll.Store(w.now().UnixNano())
 	w.pollOnce1.Do(func() { close(w.polled) })
 	for _, wr := range runs {
 		fr := wr.FlowRun

@@ -53,7 +53,7 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 	// Polls back off from Azure's hint to the poll interval: a quick start
 	// is seen at once, a slow one costs few reads.
 	backoff := minDeploymentPoll
-	nextGroupRead := time.Now().Add(groupEvery)
+	nextGroupRead := w.now().Add(groupEvery)
 	for {
 		res, hint, err := c.PollDeployment(startCtx, rg, r.deploymentName())
 		if err != nil {
@@ -71,8 +71,8 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 			}
 			return w.checkStarted(ctx, r)
 		}
-		if !time.Now().Before(nextGroupRead) {
-			nextGroupRead = time.Now().Add(groupEvery)
+		if !w.now().Before(nextGroupRead) {
+			nextGroupRead = w.now().Add(groupEvery)
 			g, err := c.GetGroup(startCtx, rg, r.group)
 			if err == nil {
 				if g.PullFailed() || strings.EqualFold(g.ProvisioningState, "Failed") {
@@ -83,7 +83,7 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 		}
 		wait := min(max(hint, backoff), r.cfg.PollInterval)
 		backoff = min(2*backoff, r.cfg.PollInterval)
-		if !sleepCtx(startCtx, wait) {
+		if !w.sleep(startCtx, wait) {
 			if terr := timedOut(); terr != nil {
 				return terr
 			}

@@ -16,7 +16,7 @@ import (
 const staleAfter = 2 * time.Minute
 
 func (w *Worker) reconcileLoop(ctx context.Context) {
-	every(ctx, w.cfg.ReconcileInterval, true, func(ctx context.Context) error {
+	w.every(ctx, w.cfg.ReconcileInterval, true, func(ctx context.Context) error {
 		return w.reconcileOnce(ctx)
 	})
 }
@@ -109,7 +109,7 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 		if err != nil {
 			return err
 		}
-		now := time.Now()
+		now := w.now()
 		for name, g := range ours {
 			id := g.Tags[TagFlowRunID]
 			fr, found := states[id]
@@ -175,7 +175,7 @@ func (w *Worker) reconcileRecords(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := w.now()
 	for i, d := range cands {
 		fr, found := runs[candIDs[i]]
 		if !found && !gone[candIDs[i]] {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
 )
 
@@ -30,19 +31,17 @@ func transient(err error) bool {
 	return true
 }
 
+// transientRetry waits 1 s, doubling up to transientMaxDelay, with the
+// 30 % jitter of the worker's loops.
+var transientRetry = backoff.Policy{
+	Initial:    time.Second,
+	Max:        transientMaxDelay,
+	Jitter:     loopJitter,
+	MaxElapsed: transientRetryFor,
+}
+
 // retryTransient runs op until it succeeds, fails for good, or keeps
-// failing transiently for transientRetryFor.
-func retryTransient(ctx context.Context, op func(context.Context) error) error {
-	deadline := time.Now().Add(transientRetryFor)
-	delay := time.Second
-	for {
-		err := op(ctx)
-		if !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		if !sleepCtx(ctx, jitter(delay)) {
-			return err
-		}
-		delay = min(2*delay, transientMaxDelay)
-	}
+// failing transiently for transientRetryFor; it returns op's last error.
+func (w *Worker) retryTransient(ctx context.Context, op func(context.Context) error) error {
+	return backoff.Retry(ctx, w.cfg.Clock, transientRetry, op, transient)
 }

@@ -158,7 +158,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	} else if r.poolID != "" {
 		labels["prefect.work-pool.id"] = r.poolID
 	}
-	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
+	if err := w.retryTransient(ctx, func(ctx context.Context) error { return w.pf.UpdateFlowRunLabels(ctx, r.id, labels) }); err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("update flow run labels: %w", err))
 	}
 	// Prefect's worker renames its claim "Submitting" here. aciworker does
@@ -174,7 +174,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if err := w.provision(ctx, r); err != nil {
 		return false, err
 	}
-	if err := retryTransient(ctx, func(ctx context.Context) error { return w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)) }); err != nil {
+	if err := w.retryTransient(ctx, func(ctx context.Context) error { return w.pf.SetInfrastructurePID(ctx, r.id, PID(r.id, r.group)) }); err != nil {
 		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("An error occurred while setting the `infrastructure_pid` on flow run %s. The flow run will not be cancellable.", r.id))
 	}
 	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure", fr.Name))
@@ -185,7 +185,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 // a Prefect server's passing overload, for the submit and adopt paths
 // alike.
 func (w *Worker) readDeployment(ctx context.Context, id string) (dep *prefect.Deployment, err error) {
-	err = retryTransient(ctx, func(ctx context.Context) (err error) {
+	err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
 		dep, err = w.pf.ReadDeployment(ctx, id)
 		return err
 	})
@@ -193,7 +193,7 @@ func (w *Worker) readDeployment(ctx context.Context, id string) (dep *prefect.De
 }
 
 func (w *Worker) readFlow(ctx context.Context, id string) (flow *prefect.Flow, err error) {
-	err = retryTransient(ctx, func(ctx context.Context) (err error) {
+	err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
 		flow, err = w.pf.ReadFlow(ctx, id)
 		return err
 	})
@@ -211,7 +211,7 @@ func (w *Worker) readFlow(ctx context.Context, id string) (flow *prefect.Flow, e
 // flow a second time, so that state is put back instead.
 func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
 	var states []prefect.State
-	err := retryTransient(ctx, func(ctx context.Context) (err error) {
+	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
 		states, err = w.pf.ReadFlowRunStates(ctx, r.id)
 		return err
 	})
@@ -244,7 +244,7 @@ func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
 func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.State) {
 	st := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Message: prev.Message, Data: prev.Data, StateDetails: prev.StateDetails}
 	st.StateDetails.TransitionID = prefect.NewTransitionID()
-	err := retryTransient(ctx, func(ctx context.Context) error {
+	err := w.retryTransient(ctx, func(ctx context.Context) error {
 		_, err := w.pf.SetFlowRunState(ctx, r.id, st, true)
 		return err
 	})
@@ -302,7 +302,7 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 		st := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", Message: claimMessage(w.cfg.Name),
 			StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 		var res *prefect.OrchestrationResult
-		err := retryTransient(ctx, func(ctx context.Context) (err error) {
+		err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
 			res, err = w.pf.SetFlowRunState(ctx, r.id, st, false)
 			return err
 		})
@@ -333,7 +333,7 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 			if res.Details.DelaySeconds != nil {
 				d = time.Duration(*res.Details.DelaySeconds * float64(time.Second))
 			}
-			if !sleepCtx(ctx, d) {
+			if !w.sleep(ctx, d) {
 				return false
 			}
 		default:
@@ -459,7 +459,7 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
 	st := prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 	var res *prefect.OrchestrationResult
-	err := retryTransient(ctx, func(ctx context.Context) (err error) {
+	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
 		res, err = w.pf.SetFlowRunState(ctx, id, st, false)
 		return err
 	})
@@ -481,7 +481,7 @@ func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
 // _mark_flow_run_as_cancelled).
 func (w *Worker) markCancelled(ctx context.Context, id, message string) error {
 	st := prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
-	err := retryTransient(ctx, func(ctx context.Context) error {
+	err := w.retryTransient(ctx, func(ctx context.Context) error {
 		_, err := w.pf.SetFlowRunState(ctx, id, st, true)
 		return err
 	})

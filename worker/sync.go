@@ -53,5 +53,5 @@ func (w *Worker) sync(ctx context.Context) error {
 }
 
 func (w *Worker) syncLoop(ctx context.Context) {
-	every(ctx, w.cfg.HeartbeatInterval, false, w.sync)
+	w.every(ctx, w.cfg.HeartbeatInterval, false, w.sync)
 }

@@ -67,7 +67,7 @@ func (wt *watcher) add(r *run) {
 	wt.mu.Lock()
 	// The first routine read comes one round later: provisioning just read
 	// the group.
-	wt.runs[r.id] = &watched{r: r, nextGet: time.Now().Add(wt.w.cfg.WatchInterval)}
+	wt.runs[r.id] = &watched{r: r, nextGet: wt.w.now().Add(wt.w.cfg.WatchInterval)}
 	wt.mu.Unlock()
 }
 
@@ -126,7 +126,7 @@ func (wt *watcher) round(ctx context.Context) bool {
 		return false
 	}
 	w := wt.w
-	now := time.Now()
+	now := wt.w.now()
 
 	states, gone, prefectOK := wt.prefectStates(ctx, runs)
 	lists := map[string]map[string]aci.GroupSummary{}

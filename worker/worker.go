@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
 )
 
@@ -151,7 +151,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-w.logs.done
 	}()
 	w.log.Info("worker starting", "pool", w.cfg.Pool, "type", w.cfg.Type, "limit", w.cfg.Limit)
-	w.lastPoll.Store(time.Now().UnixNano())
+	w.lastPoll.Store(w.now().UnixNano())
 	if err := w.firstSync(ctx); err != nil {
 		return err
 	}
@@ -191,12 +191,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// loopJitter is Prefect's 30 % jitter on the intervals of its loops.
+const loopJitter = 0.3
+
 // every runs f every interval (with Prefect's 30 % jitter) until ctx ends;
 // a failing f backs off up to 4 intervals, as Prefect's service loops do.
-func every(ctx context.Context, interval time.Duration, immediately bool, f func(context.Context) error) {
+func (w *Worker) every(ctx context.Context, interval time.Duration, immediately bool, f func(context.Context) error) {
 	failures := 0
 	if !immediately {
-		if !sleepCtx(ctx, jitter(interval)) {
+		if !w.sleep(ctx, jitter(interval)) {
 			return
 		}
 	}
@@ -210,29 +213,24 @@ func every(ctx context.Context, interval time.Duration, immediately bool, f func
 		if failures > 0 {
 			d = min(d*time.Duration(1<<min(failures, 2)), 4*interval)
 		}
-		if !sleepCtx(ctx, d) {
+		if !w.sleep(ctx, d) {
 			return
 		}
 	}
 }
 
 func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Float64()*0.3*float64(d))
+	return backoff.Policy{Initial: d, Jitter: loopJitter}.Delay(0)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// sleep waits d on the worker's clock; false means ctx ended first.
+func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {
+	return backoff.Sleep(ctx, w.cfg.Clock, d) == nil
 }
+
+// now is the worker's clock: every time-based rule reads it, so tests move
+// time instead of waiting for it.
+func (w *Worker) now() time.Time { return w.cfg.Clock.Now() }
 
 // fatal reports errors that retrying will not fix: the server refuses the
 // worker's credentials or its requests.
@@ -249,7 +247,7 @@ func fatal(err error) bool {
 }
 
 func (w *Worker) firstSync(ctx context.Context) error {
-	backoff := time.Second
+	delay := time.Second
 	for {
 		err := w.sync(ctx)
 		if err == nil {
@@ -258,10 +256,10 @@ func (w *Worker) firstSync(ctx context.Context) error {
 		if fatal(err) {
 			return fmt.Errorf("work pool %q: %w", w.cfg.Pool, w.red.Error(err))
 		}
-		if !sleepCtx(ctx, backoff) {
+		if !w.sleep(ctx, delay) {
 			return nil
 		}
-		backoff = min(2*backoff, w.cfg.HeartbeatInterval)
+		delay = min(2*delay, w.cfg.HeartbeatInterval)
 	}
 }
 
