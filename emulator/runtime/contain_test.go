@@ -1,16 +1,15 @@
 package runtime
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/aciworker/aciworker/internal/proctest"
 )
 
 func TestDoomed(t *testing.T) {
@@ -38,31 +37,6 @@ func TestDoomed(t *testing.T) {
 			}
 		})
 	}
-}
-
-// findArgv lists the live processes whose command line is exactly argv.
-func findArgv(t *testing.T, argv ...string) []int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no /proc on this CI machine: %v", err)
-		}
-		t.Skipf("no /proc (CI unset): %v", err)
-	}
-	want := []byte(strings.Join(argv, "\x00") + "\x00")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && bytes.Equal(b, want) && alive(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 // TestEscapedProcessEndsWithContainer: a process that leaves the container's
@@ -93,7 +67,7 @@ func TestEscapedProcessEndsWithContainer(t *testing.T) {
 				r := newRT(t, func(c *Config) { c.NoPIDNamespace = ns.noNS })
 				secs := fmt.Sprintf("%d.%d", 3000+rand.IntN(900), rand.IntN(1_000_000))
 				t.Cleanup(func() {
-					for _, pid := range findArgv(t, "sleep", secs) {
+					for _, pid := range proctest.FindArgv(t, "sleep", secs) {
 						_ = syscall.Kill(pid, syscall.SIGKILL)
 					}
 				})
@@ -101,7 +75,7 @@ func TestEscapedProcessEndsWithContainer(t *testing.T) {
 while [ ! -e ready ]; do sleep 0.01; done
 %s`, secs, mode.ending)
 				c := start(t, r, Spec{Command: sh(script), RestartPolicy: RestartNever})
-				poll(t, "the escaped child", func() bool { return len(findArgv(t, "sleep", secs)) == 1 })
+				poll(t, "the escaped child", func() bool { return len(proctest.FindArgv(t, "sleep", secs)) == 1 })
 				if err := mode.end(r, c); err != nil {
 					t.Fatal(err)
 				}
@@ -109,7 +83,7 @@ while [ ! -e ready ]; do sleep 0.01; done
 				if st.Current.State != StateTerminated {
 					t.Fatalf("status %+v", st.Current)
 				}
-				if left := findArgv(t, "sleep", secs); len(left) > 0 {
+				if left := proctest.FindArgv(t, "sleep", secs); len(left) > 0 {
 					t.Fatalf("process %v outlived its container", left)
 				}
 			})

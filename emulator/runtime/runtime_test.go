@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/proctest"
 )
 
 // testDeadline bounds every poll; tests never sleep for a fixed time.
@@ -623,31 +624,10 @@ func TestPullDelay(t *testing.T) {
 // groupMembers lists live (non-zombie) processes in process group pgid.
 func groupMembers(t *testing.T, pgid int) []int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no /proc on this CI machine: %v", err)
-		}
-		t.Skipf("no /proc (CI unset): %v", err)
-	}
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command: state ppid pgrp ...
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
-			out = append(out, pid)
+	for _, p := range proctest.List(t) {
+		if p.PGID == pgid {
+			out = append(out, p.PID)
 		}
 	}
 	return out
@@ -705,17 +685,7 @@ func TestMainExitKillsGroup(t *testing.T) {
 	if exitOf(st.Current) != 0 || c.Logs(0, false) != "bye\n" {
 		t.Fatalf("status %+v logs %q", st.Current, c.Logs(0, false))
 	}
-	poll(t, "the background process to die", func() bool { return len(findArgv(t, "sleep", secs)) == 0 })
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+	poll(t, "the background process to die", func() bool { return len(proctest.FindArgv(t, "sleep", secs)) == 0 })
 }
 
 func TestKill(t *testing.T) {
