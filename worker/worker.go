@@ -256,6 +256,12 @@ func (w *Worker) firstSync(ctx context.Context) error {
 		if fatal(err) {
 			return fmt.Errorf("work pool %q: %w", w.cfg.Pool, w.red.Error(err))
 		}
+		if errors.Is(err, prefect.ErrNotFound) && !w.cfg.CreatePoolIfNotFound {
+			// Prefect's worker would idle without a pool; a pool managed
+			// elsewhere (Terraform, the Helm chart's init step) that is
+			// missing is a deployment mistake better reported at once.
+			return fmt.Errorf("work pool %q not found, and creating it is disabled (--no-create-pool-if-not-found)", w.cfg.Pool)
+		}
 		if !w.sleep(ctx, delay) {
 			return nil
 		}

@@ -18,6 +18,9 @@ import (
 // cmdDeps are what a command takes from its process; tests replace them.
 type cmdDeps struct {
 	getenv func(string) string
+	// environ lists the process environment, so that Prefect settings can
+	// be resolved against .env, prefect.toml and profiles; nil: getenv only.
+	environ func() []string
 	// transport, when set, replaces the SDK's HTTP client (tests use the
 	// emulator's client, which trusts its certificate).
 	transport policy.Transporter
@@ -27,7 +30,7 @@ type cmdDeps struct {
 	exit    func(code int)
 }
 
-func processDeps() cmdDeps { return cmdDeps{getenv: os.Getenv} }
+func processDeps() cmdDeps { return cmdDeps{getenv: os.Getenv, environ: os.Environ} }
 
 // azureFlags are the Azure settings that run and start share.
 type azureFlags struct {

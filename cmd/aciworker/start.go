@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type startFlags struct {
 	workerType        string
 	baseJobTemplate   string
 	createPool        bool
+	noCreatePool      bool
+	installPolicy     string
 	emulator          bool
 	debug             bool
 	metricsAddr       string
@@ -77,7 +80,9 @@ offline) re-adopts them and sees them to the end. A second signal exits at once.
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at GET /metrics on this address, e.g. :9090 (default $ACIWORKER_METRICS_ADDR; none)")
 	fs.StringVarP(&f.workerType, "type", "t", worker.Type, "the worker type; only azure-container-instance is supported")
 	fs.StringVar(&f.baseJobTemplate, "base-job-template", "", "JSON file with the base job template for a pool this worker creates")
-	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist")
+	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist (--no-create-pool-if-not-found: exit at once when it is missing)")
+	fs.BoolVar(&f.noCreatePool, "no-create-pool-if-not-found", false, "exit at once, naming the pool, when the work pool does not exist")
+	fs.StringVar(&f.installPolicy, "install-policy", "prompt", "accepted for 'prefect worker start' compatibility (always, if-not-present, never, prompt); aciworker installs nothing")
 	fs.BoolVar(&f.emulator, "emulator", false, "start the local Azure emulator in this process and use it instead of Azure")
 	fs.BoolVar(&f.debug, "debug", false, "log debug messages (the same as PREFECT_LOGGING_LEVEL=DEBUG)")
 	f.logs.register(fs)
@@ -109,7 +114,17 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 	if f.limit < 0 {
 		return usageError("--limit %d must not be negative", f.limit)
 	}
-	getenv := deps.getenv
+	if !slices.Contains(installPolicies, f.installPolicy) {
+		return usageError("--install-policy %q: want one of %s", f.installPolicy, strings.Join(installPolicies, ", "))
+	}
+	if f.noCreatePool {
+		f.createPool = false
+	}
+	settings, err := loadSettings(deps)
+	if err != nil {
+		return usageError("Prefect settings: %v", err)
+	}
+	getenv := settings.getenv
 	heartbeat, err := envSeconds(getenv, "PREFECT_WORKER_HEARTBEAT_SECONDS", worker.DefaultHeartbeatInterval)
 	if err != nil {
 		return err
@@ -140,10 +155,14 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 	if err != nil {
 		return err
 	}
+	settings.log(logger)
+	if cmd.Flags().Changed("install-policy") {
+		logger.Info("--install-policy is accepted and ignored: aciworker is one binary with its worker built in", "install_policy", f.installPolicy)
+	}
 
 	pcfg := prefect.ConfigFromEnv(getenv)
 	if pcfg.APIURL == "" {
-		return usageError("PREFECT_API_URL is not set: point it at your Prefect server, e.g. http://127.0.0.1:4200/api")
+		return usageError("PREFECT_API_URL is not set in the environment, .env, prefect.toml or the active Prefect profile: point it at your Prefect server, e.g. http://127.0.0.1:4200/api")
 	}
 	pcfg.Logger = logger
 	if f.metricsAddr == "" {
@@ -180,7 +199,7 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		RunOnce:              f.runOnce,
 		CreatePoolIfNotFound: f.createPool,
 		Prefect:              pf,
-		Environ:              os.Environ(),
+		Environ:              settings.environ(),
 		Logger:               logger,
 		Stdout:               cmd.OutOrStdout(),
 	}
