@@ -175,6 +175,8 @@ func (r *runner) run(ctx context.Context) (code int, err error) {
 		return -1, fmt.Errorf("deployment %s was rejected: %w", r.p.DeploymentName, err)
 	}
 	r.progress("deployment submitted; provisioning container group %s", r.p.GroupName)
+	id := GroupResourceID(r.c.SubscriptionID(), r.rg, r.p.GroupName)
+	r.progress("container group %s\n%s", id, FindHint(id))
 	if err := r.waitStart(ctx, startCtx, timedOut); err != nil {
 		return -1, err
 	}

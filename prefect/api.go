@@ -49,8 +49,8 @@ func (c *Client) UpdateWorkPoolTemplate(ctx context.Context, name string, tmpl m
 
 // SendWorkerHeartbeat records that worker is alive in pool.
 func (c *Client) SendWorkerHeartbeat(ctx context.Context, pool, worker string, intervalSeconds int) error {
-	body := map[string]any{"name": worker, "heartbeat_interval_seconds": intervalSeconds}
-	return c.do(ctx, call{method: http.MethodPost, route: "work_pools/" + esc(pool) + "/workers/heartbeat", body: body, idempotent: true})
+	_, err := c.Heartbeat(ctx, pool, Heartbeat{Worker: worker, IntervalSeconds: intervalSeconds})
+	return err
 }
 
 // ListWorkers lists the workers of a pool.

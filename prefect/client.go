@@ -35,6 +35,7 @@ const (
 	maxMaintenanceWaits = 30
 	maxResponseBytes    = 256 << 20
 	cloudAPIPrefix      = "https://api.prefect.cloud/"
+	defaultCloudAPIURL  = "https://api.prefect.cloud/api"
 )
 
 // Client talks to one Prefect API. It is safe for concurrent use.
@@ -59,6 +60,7 @@ type Client struct {
 	csrfMu       sync.Mutex
 	csrfDisabled bool
 	csrfClient   string
+	cloud        bool // the API is Prefect Cloud's
 	csrfToken    string
 	csrfExpires  time.Time
 
@@ -147,6 +149,11 @@ func New(cfg Config) (*Client, error) {
 		c.extraCodes[code] = true
 	}
 	c.csrfDisabled = cfg.DisableCSRF || strings.HasPrefix(c.base, cloudAPIPrefix)
+	cloud := cfg.CloudAPIURL
+	if cloud == "" {
+		cloud = defaultCloudAPIURL
+	}
+	c.cloud = strings.HasPrefix(c.base, strings.TrimRight(cloud, "/"))
 	c.csrfClient = newUUID()
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -234,6 +241,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			retries++
 		case status >= 200 && status < 300:
 			c.connected.Store(true)
+			if raw, ok := cl.out.(*rawBody); ok {
+				*raw = bytes.Clone(body)
+				return nil
+			}
 			if cl.out == nil || len(bytes.TrimSpace(body)) == 0 {
 				return nil
 			}

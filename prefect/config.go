@@ -75,6 +75,10 @@ type Config struct {
 	// binary was built from, "dev" when unknown). It deliberately does not look
 	// like "prefect/x.y.z", which the server would parse as a client version.
 	UserAgent string
+	// CloudAPIURL is Prefect Cloud's API URL (PREFECT_CLOUD_API_URL); an
+	// APIURL under it is Prefect Cloud, as Prefect's determine_server_type
+	// decides. "" means https://api.prefect.cloud/api.
+	CloudAPIURL string
 	// Logger receives debug records about retries; nil discards them.
 	Logger *slog.Logger
 
@@ -90,6 +94,8 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		APIKey:     getenv("PREFECT_API_KEY"),
 		AuthString: getenv("PREFECT_API_AUTH_STRING"),
 		CACertFile: getenv("PREFECT_API_SSL_CERT_FILE"),
+
+		CloudAPIURL: strings.TrimSpace(getenv("PREFECT_CLOUD_API_URL")),
 	}
 	cfg.InsecureSkipVerify = envBool(getenv("PREFECT_API_TLS_INSECURE_SKIP_VERIFY"))
 	if v := strings.TrimSpace(getenv("PREFECT_CLIENT_CUSTOM_HEADERS")); v != "" {

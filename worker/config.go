@@ -92,6 +92,10 @@ type Config struct {
 	// also paces the Azure client when Azure.Clock is unset.
 	Clock backoff.Clock
 
+	// Version is aciworker's own version, reported in heartbeat metadata
+	// and on events.
+	Version string
+
 	Logger *slog.Logger // worker log; nil discards
 	Stdout io.Writer    // container output of runs with stream_output; nil discards
 }
@@ -138,6 +142,9 @@ func (c *Config) setDefaults() error {
 	c.Clock = backoff.Or(c.Clock)
 	if c.Azure.Clock == nil {
 		c.Azure.Clock = c.Clock
+	}
+	if c.Version == "" {
+		c.Version = "dev"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

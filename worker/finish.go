@@ -23,6 +23,14 @@ func (w *Worker) finish(ctx context.Context, r *run, o outcome) {
 	w.stopStreaming(r, o.kind == outExited)
 	switch o.kind {
 	case outExited:
+		w.emitExecuted(r, int(o.code))
+	case outVanished, outCancelled, outAbandoned:
+		// The container ended without an exit code the worker saw, which
+		// prefect-azure reports as status code -1.
+		w.emitExecuted(r, -1)
+	}
+	switch o.kind {
+	case outExited:
 		if o.code != 0 {
 			msg := crashMessage(int64(o.code), o.group.FailureReason())
 			if w.proposeCrashed(ctx, r.id, msg) {

@@ -179,4 +179,70 @@ func TestProfileSettingsAndHelmArguments(t *testing.T) {
 	if a := s.AuthString(); a != "" && strings.Contains(log, a) {
 		t.Errorf("the worker log shows the auth string")
 	}
+
+	// The run is findable in Azure from its logs.
+	es := b.emu.Settings()
+	groupID := "/subscriptions/" + es.SubscriptionID + "/resourceGroups/" + es.ResourceGroup + "/providers/Microsoft.ContainerInstance/containerGroups/"
+	logs := b.logs(id)
+	for _, want := range []string{groupID, "az container logs --ids " + groupID, "az container show --ids " + groupID} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the flow run's logs lack %q:\n%s", want, logs)
+		}
+	}
+
+	checkWorkerEvents(t, b, name, id)
+}
+
+// checkWorkerEvents reads the worker's four events back through Prefect's
+// events API and checks what automations key on.
+func checkWorkerEvents(t *testing.T, b *bed, workerName, runID string) {
+	t.Helper()
+	resource := "prefect.worker.azure-container-instance." + strings.ToLower(workerName)
+	byName := map[string]prefect.Event{}
+	waitFor(t, 60*time.Second, "the worker's four events", func() (bool, error) {
+		evs, err := b.pf.ReadEvents(context.Background(), []string{"prefect.worker."}, 200)
+		if err != nil {
+			return false, err
+		}
+		for _, ev := range evs {
+			if ev.Resource["prefect.resource.id"] == resource {
+				byName[ev.Event] = ev
+			}
+		}
+		return len(byName) == 4, fmt.Errorf("have %d of 4", len(byName))
+	})
+	pool, err := b.pf.ReadWorkPool(context.Background(), b.pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasRelated := func(ev prefect.Event, id, role string) map[string]string {
+		for _, r := range ev.Related {
+			if r["prefect.resource.id"] == id && r["prefect.resource.role"] == role {
+				return r
+			}
+		}
+		t.Errorf("%s has no related %s %s: %v", ev.Event, role, id, ev.Related)
+		return nil
+	}
+	for _, name := range []string{worker.EventWorkerStarted, worker.EventSubmittedRun, worker.EventExecutedRun, worker.EventWorkerStopped} {
+		ev := byName[name]
+		if ev.Resource["prefect.resource.name"] != workerName || ev.Resource["prefect.worker-type"] != worker.Type {
+			t.Errorf("%s resource %v", name, ev.Resource)
+		}
+		hasRelated(ev, "prefect.work-pool."+pool.ID, "work-pool")
+	}
+	for _, name := range []string{worker.EventSubmittedRun, worker.EventExecutedRun} {
+		hasRelated(byName[name], "prefect.flow-run."+runID, "flow-run")
+	}
+	if fr := hasRelated(byName[worker.EventExecutedRun], "prefect.flow-run."+runID, "flow-run"); fr != nil {
+		if fr["prefect.infrastructure.status-code"] != "0" || fr["prefect.infrastructure.identifier"] == "" {
+			t.Errorf("the executed event's flow run lacks its infrastructure: %v", fr)
+		}
+	}
+	if got, want := byName[worker.EventExecutedRun].Follows, byName[worker.EventSubmittedRun].ID; got != want {
+		t.Errorf("executed follows %q, want the submitted event %q", got, want)
+	}
+	if got, want := byName[worker.EventWorkerStopped].Follows, byName[worker.EventWorkerStarted].ID; got != want {
+		t.Errorf("stopped follows %q, want the started event %q", got, want)
+	}
 }

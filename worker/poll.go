@@ -48,6 +48,9 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 			continue
 		}
 		w.runLog(fr.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, fr.ID))
+		if id := w.BackendID(); id != "" {
+			w.runLog(fr.ID, prefect.LevelInfo, fmt.Sprintf("Running on worker id: %s", id))
+		}
 		w.runs.Add(1)
 		go w.handle(ctx, r)
 	}

@@ -36,6 +36,7 @@ type runInfo struct {
 	Deployment *prefect.Deployment // nil for a run without deployment
 	PoolName   string
 	WorkerName string
+	WorkerID   string // the worker's id in Prefect Cloud, "" elsewhere
 }
 
 // baseEnvironment is the worker's client-side Prefect settings (see
@@ -86,6 +87,9 @@ func flowRunEnv(base map[string]string, ri runInfo, cfg *jobConfig) *orderedEnv 
 		env.set(k, base[k])
 	}
 	env.set("PREFECT__FLOW_RUN_ID", ri.FlowRun.ID)
+	if ri.WorkerID != "" {
+		env.set("PREFECT__WORKER_ID", ri.WorkerID)
+	}
 	if ri.WorkerName != "" {
 		env.set("PREFECT__WORKER_NAME", ri.WorkerName)
 	}

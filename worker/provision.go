@@ -49,6 +49,7 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 		}
 		w.observeSubmitted(r, time.Now())
 	}
+	w.logGroupID(r)
 	groupEvery := r.cfg.PollInterval
 	// Polls back off from Azure's hint to the poll interval: a quick start
 	// is seen at once, a slow one costs few reads.

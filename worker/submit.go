@@ -29,6 +29,9 @@ type run struct {
 	group      string
 	adopted    bool
 	abandoned  bool // adopted Pending claim that may go back to the pool
+	// submittedEvent is the id of the run's submitted event, which its
+	// executed event follows ("" for a run this worker adopted).
+	submittedEvent string
 
 	outcome  chan outcome // the watcher's verdict, exactly once
 	logFinal chan bool
@@ -171,6 +174,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if !w.stillClaimed(ctx, r) {
 		return false, nil
 	}
+	w.emitSubmitted(r)
 	if err := w.provision(ctx, r); err != nil {
 		return false, err
 	}
@@ -390,7 +394,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("ValidationError", err)
 	}
-	ri := runInfo{FlowRun: &r.fr, Flow: r.flow, Deployment: r.deployment, PoolName: w.cfg.Pool, WorkerName: w.cfg.Name}
+	ri := runInfo{FlowRun: &r.fr, Flow: r.flow, Deployment: r.deployment, PoolName: w.cfg.Pool, WorkerName: w.cfg.Name, WorkerID: w.BackendID()}
 	job, err := buildJob(ri, cfg, w.baseEnv, rule)
 	if err != nil {
 		return submitErr("ValidationError", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/aciworker/aciworker/prefect"
 )
@@ -44,7 +43,7 @@ func (w *Worker) sync(ctx context.Context) error {
 	w.mu.Lock()
 	w.pool, w.template = pool, template
 	w.mu.Unlock()
-	if err := w.pf.SendWorkerHeartbeat(ctx, w.cfg.Pool, w.cfg.Name, int(w.cfg.HeartbeatInterval/time.Second)); err != nil {
+	if err := w.heartbeat(ctx); err != nil {
 		w.log.Warn("heartbeat failed", "err", err)
 		return err
 	}

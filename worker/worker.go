@@ -28,6 +28,8 @@ type Worker struct {
 	red   *redactor
 	azure *azureClients
 	logs  *logShipper
+	// events delivers prefect.worker.* events in the background.
+	events *eventSink
 	watch *watcher
 
 	baseEnv    map[string]string
@@ -42,6 +44,7 @@ type Worker struct {
 	synced   chan struct{}
 	syncOnce sync.Once
 	badPIDs  map[string]bool // runs whose malformed pid was reported
+	id       identity
 
 	lastPoll   atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled     chan struct{} // closed by the first poll Prefect answered
@@ -80,6 +83,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.azure = newAzureClients(cfg.Azure, w.log)
 	w.logs = newLogShipper(w.pf, w.log)
+	w.events = newEventSink(w.pf.EmitEvents, w.log)
 	w.watch = newWatcher(w)
 	if cfg.BaseJobTemplate == nil {
 		t, err := DefaultBaseJobTemplate()
@@ -150,10 +154,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		stopLogs()
 		<-w.logs.done
 	}()
+	go w.events.run()
+	defer w.events.close()
 	w.log.Info("worker starting", "pool", w.cfg.Pool, "type", w.cfg.Type, "limit", w.cfg.Limit)
 	w.lastPoll.Store(w.now().UnixNano())
 	if err := w.firstSync(ctx); err != nil {
 		return err
+	}
+	if ctx.Err() == nil {
+		w.readServerVersion(ctx)
+		w.emitStarted()
+		defer w.emitStopped()
 	}
 	var loops sync.WaitGroup
 	loop := func(f func(context.Context)) {

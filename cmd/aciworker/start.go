@@ -202,6 +202,7 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		Environ:              settings.environ(),
 		Logger:               logger,
 		Stdout:               cmd.OutOrStdout(),
+		Version:              version,
 	}
 	if f.baseJobTemplate != "" {
 		data, err := os.ReadFile(f.baseJobTemplate)

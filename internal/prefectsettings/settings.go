@@ -50,7 +50,8 @@ type Options struct {
 	// Dir is the working directory holding .env, prefect.toml and
 	// pyproject.toml; "" means the current directory.
 	Dir string
-	// UserHome is the home directory for ~/.prefect; "" means the user's.
+	// UserHome is the home directory for ~/.prefect; "" means $HOME of
+	// Environ, else the user's.
 	UserHome string
 }
 
@@ -118,6 +119,9 @@ func Load(opts Options) (*Settings, error) {
 	}
 
 	home := opts.UserHome
+	if home == "" {
+		home = s.env["HOME"] // Python's Path.home() reads $HOME first
+	}
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}

@@ -1,0 +1,207 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aciworker/aciworker/prefect"
+)
+
+func TestWorkerResource(t *testing.T) {
+	t.Parallel()
+	got := workerResource("AzureContainerWorker 4f9c-Ab", Type, "3.8.8", "1.2.3")
+	want := map[string]string{
+		"prefect.resource.id":   "prefect.worker.azure-container-instance.azurecontainerworker-4f9c-ab",
+		"prefect.resource.name": "AzureContainerWorker 4f9c-Ab",
+		"prefect.worker-type":   "azure-container-instance",
+		"prefect.version":       "3.8.8",
+		"aciworker.version":     "1.2.3",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	if _, ok := workerResource("w", Type, "", "1")["prefect.version"]; ok {
+		t.Error("an unknown server version must be left out, not sent empty")
+	}
+}
+
+// The related resources of a run's events, in BaseWorker's order: the
+// configuration's deployment, flow and flow run, their tags once each and
+// sorted, then the work pool; the executed event marks the flow run with
+// the infrastructure's identifier and status code.
+func TestRunRelated(t *testing.T) {
+	t.Parallel()
+	fr := &prefect.FlowRun{ID: "fr1", Name: "brave-fox", Tags: []string{"b", "a"}}
+	flow := &prefect.Flow{ID: "f1", Name: "hello", Tags: []string{"a"}}
+	dep := &prefect.Deployment{ID: "d1", Name: "prod", Tags: []string{"c"}}
+	pool := &prefect.WorkPool{ID: "p1", Name: "aci"}
+	got := executedRelated(runRelated(fr, flow, dep, pool), "group-1", 3)
+	want := []map[string]string{
+		{"prefect.resource.id": "prefect.deployment.d1", "prefect.resource.role": "deployment", "prefect.resource.name": "prod"},
+		{"prefect.resource.id": "prefect.flow.f1", "prefect.resource.role": "flow", "prefect.resource.name": "hello"},
+		{"prefect.resource.id": "prefect.flow-run.fr1", "prefect.resource.role": "flow-run", "prefect.resource.name": "brave-fox",
+			"prefect.infrastructure.identifier": "group-1", "prefect.infrastructure.status-code": "3"},
+		{"prefect.resource.id": "prefect.tag.a", "prefect.resource.role": "tag"},
+		{"prefect.resource.id": "prefect.tag.b", "prefect.resource.role": "tag"},
+		{"prefect.resource.id": "prefect.tag.c", "prefect.resource.role": "tag"},
+		{"prefect.resource.id": "prefect.work-pool.p1", "prefect.resource.role": "work-pool", "prefect.resource.name": "aci"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+	if got := runRelated(fr, nil, nil, nil); len(got) != 3 || got[0]["prefect.resource.role"] != "flow-run" {
+		t.Errorf("a run without deployment, flow or pool: %v", got)
+	}
+}
+
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Emitting never waits for the server: with the server stuck, the queue
+// fills and further events are dropped, counted and logged; a refusing
+// server's batch is dropped the same way.
+func TestEventSinkNeverBlocks(t *testing.T) {
+	t.Parallel()
+	var logs logSink
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []prefect.Event
+	calls := 0
+	send := func(ctx context.Context, evs []prefect.Event) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-release // the server hangs on the first batch
+			return errors.New("503 Service Unavailable")
+		}
+		mu.Lock()
+		got = append(got, evs...)
+		mu.Unlock()
+		return nil
+	}
+	s := newEventSink(send, log)
+	go s.run()
+	s.emit(prefect.Event{Event: "first"})
+	// Wait until the first batch is taken, so the queue holds exactly what follows.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch was never sent")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < eventQueueSize+5; i++ {
+		s.emit(prefect.Event{Event: "more"})
+	}
+	if d := s.dropped.Load(); d != 5 {
+		t.Fatalf("dropped %d with a full queue, want 5", d)
+	}
+	close(release)
+	s.close()
+	if d := s.dropped.Load(); d != 6 {
+		t.Errorf("dropped %d after the refused batch, want 6", d)
+	}
+	if len(got) != eventQueueSize {
+		t.Errorf("sent %d, want the %d queued", len(got), eventQueueSize)
+	}
+	if !strings.Contains(logs.String(), "dropped Prefect events") || !strings.Contains(logs.String(), "503") {
+		t.Errorf("the drops are not logged:\n%s", logs.String())
+	}
+	if id := s.emit(prefect.Event{Event: "late"}); id == "" || s.dropped.Load() != 7 {
+		t.Errorf("an event after close: id %q, dropped %d", id, s.dropped.Load())
+	}
+}
+
+// On Prefect Cloud the heartbeat asks for the worker's id until it has one
+// and sends the worker's metadata once; elsewhere it sends neither.
+func TestHeartbeatOnCloud(t *testing.T) {
+	t.Parallel()
+	for _, cloud := range []bool{true, false} {
+		var mu sync.Mutex
+		var bodies []map[string]any
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			mu.Lock()
+			bodies = append(bodies, m)
+			mu.Unlock()
+			if m["return_id"] == true {
+				io.WriteString(w, "6f1c3e2a-8d4b-4a1e-9c7f-2b5d8e9a0c11")
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+		cfg := prefect.Config{APIURL: srv.URL + "/api/accounts/a/workspaces/w", DisableCSRF: true}
+		if cloud {
+			cfg.CloudAPIURL = srv.URL + "/api"
+		}
+		pf, err := prefect.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := New(Config{Pool: "p", Name: "n", Prefect: pf, Version: "9.9.9"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := w.heartbeat(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		first, second := bodies[0], bodies[1]
+		mu.Unlock()
+		if !cloud {
+			if _, ok := first["return_id"]; ok || first["metadata"] != nil || w.BackendID() != "" {
+				t.Errorf("a self-hosted server got %v", first)
+			}
+			continue
+		}
+		if first["return_id"] != true || w.BackendID() != "6f1c3e2a-8d4b-4a1e-9c7f-2b5d8e9a0c11" {
+			t.Errorf("first heartbeat %v; backend id %q", first, w.BackendID())
+		}
+		meta, _ := json.Marshal(first["metadata"])
+		if string(meta) != `{"integrations":[{"name":"aciworker","version":"9.9.9"}]}` {
+			t.Errorf("metadata %s", meta)
+		}
+		if _, ok := second["return_id"]; ok || second["metadata"] != nil {
+			t.Errorf("the second heartbeat repeats what was accepted: %v", second)
+		}
+	}
+}
