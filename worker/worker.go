@@ -30,7 +30,7 @@ type Worker struct {
 	logs  *logShipper
 	// events delivers prefect.worker.* events in the background.
 	events *eventSink
-	watch *watcher
+	watch  *watcher
 
 	baseEnv    map[string]string
 	environ    map[string]string

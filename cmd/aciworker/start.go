@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/buildinfo"
 	"github.com/aciworker/aciworker/internal/metrics"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
@@ -202,7 +203,7 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		Environ:              settings.environ(),
 		Logger:               logger,
 		Stdout:               cmd.OutOrStdout(),
-		Version:              version,
+		Version:              buildinfo.Get().Version,
 	}
 	if f.baseJobTemplate != "" {
 		data, err := os.ReadFile(f.baseJobTemplate)

@@ -246,7 +246,7 @@ func readTomlSettings(path string, header ...string) (map[string]string, error) 
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("Prefect settings in %s: invalid TOML: %w", path, err)
+		return nil, fmt.Errorf("settings file %s: invalid TOML: %w", path, err)
 	}
 	for _, h := range header {
 		doc, _ = doc[h].(map[string]any)
