@@ -67,8 +67,13 @@ type Config struct {
 	// runs to re-adopt.
 	ReconcileInterval time.Duration
 	// AdoptInterval paces the search for runs of this pool that nobody
-	// watches (after a restart) and Cancelling runs; default QueryInterval.
+	// watches (after a restart) and Cancelling runs; default QueryInterval
+	// (PREFECT_WORKER_CANCELLATION_POLL_SECONDS sets it).
 	AdoptInterval time.Duration
+	// DisableCancellation leaves Cancelling runs to their own engine: the
+	// worker does not remove their container groups
+	// (PREFECT_WORKER_ENABLE_CANCELLATION=false).
+	DisableCancellation bool
 	// CancelGrace is how long a Cancelling run's own engine gets to stop
 	// before the worker removes its container group.
 	CancelGrace time.Duration
@@ -91,6 +96,12 @@ type Config struct {
 	// CancelGrace, grace periods, retries); nil is the system clock. It
 	// also paces the Azure client when Azure.Clock is unset.
 	Clock backoff.Clock
+
+	// DefaultImage replaces the image chosen for runs whose deployment
+	// sets none (ACIWORKER_DEFAULT_IMAGE); DefaultPython is that image's
+	// Python otherwise (ACIWORKER_DEFAULT_PYTHON, default DefaultPython).
+	DefaultImage  string
+	DefaultPython string
 
 	// Version is aciworker's own version, reported in heartbeat metadata
 	// and on events.
@@ -142,6 +153,9 @@ func (c *Config) setDefaults() error {
 	c.Clock = backoff.Or(c.Clock)
 	if c.Azure.Clock == nil {
 		c.Azure.Clock = c.Clock
+	}
+	if c.DefaultPython != "" && !pythonMinor.MatchString(c.DefaultPython) {
+		return fmt.Errorf("DefaultPython (ACIWORKER_DEFAULT_PYTHON) %q: want a minor version such as %s", c.DefaultPython, DefaultPython)
 	}
 	if c.Version == "" {
 		c.Version = "dev"

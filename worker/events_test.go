@@ -205,3 +205,21 @@ func TestHeartbeatOnCloud(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultImage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		override, server, python, want string
+	}{
+		{"", "3.8.8", "", "prefecthq/prefect:3.8.8-python" + DefaultPython},
+		{"", "3.8.8", "3.11", "prefecthq/prefect:3.8.8-python3.11"},
+		{"", "3.9.0rc1", "", "prefecthq/prefect:3.9.0rc1-python" + DefaultPython},
+		{"", "3.8.8+12.gabc1234", "", "prefecthq/prefect:3-latest"},
+		{"", "", "", "prefecthq/prefect:3-latest"},
+		{"registry.example/base:7", "3.8.8", "3.11", "registry.example/base:7"},
+	} {
+		if got, why := defaultImage(tc.override, tc.server, tc.python); got != tc.want || why == "" {
+			t.Errorf("defaultImage(%q, %q, %q) = %q (%q), want %q", tc.override, tc.server, tc.python, got, why, tc.want)
+		}
+	}
+}

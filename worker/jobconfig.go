@@ -23,6 +23,7 @@ type jobConfig struct {
 	Labels           map[string]string
 	Name             string
 	Image            string
+	ImageDefaulted   bool // no image was set: the worker picks one (defaultImage)
 	ResourceGroup    string
 	SubscriptionID   string
 	Identities       []string
@@ -70,6 +71,17 @@ type credentials struct {
 
 func (c credentials) servicePrincipal() bool {
 	return c.ClientID != "" && c.TenantID != "" && c.ClientSecret != ""
+}
+
+// missing names the service principal fields the block leaves empty.
+func (c credentials) missing() []string {
+	var out []string
+	for _, f := range []struct{ name, v string }{{"client_id", c.ClientID}, {"tenant_id", c.TenantID}, {"client_secret", c.ClientSecret}} {
+		if f.v == "" {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // parseJobConfig validates a rendered job configuration. Errors name the
@@ -137,6 +149,7 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 			return nil, fail("image", err)
 		}
 	}
+	c.ImageDefaulted = m["image"] == nil
 	rg, ok := m["resource_group_name"]
 	if !ok || rg == nil {
 		return nil, fail("resource_group_name", fmt.Errorf("is required (set the job variable resource_group_name)"))
@@ -214,6 +227,12 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 			if s, isStr := cm[key].(string); isStr {
 				*dst = s
 			}
+		}
+		if missing := c.Credentials.missing(); len(missing) > 0 && len(missing) < 3 {
+			// prefect-azure's block refuses a partial service principal;
+			// falling back to the worker's own identity would run the flow
+			// under credentials nobody chose.
+			return nil, fail("aci_credentials", fmt.Errorf("a service principal needs client_id, tenant_id and client_secret; the block lacks %s", strings.Join(missing, ", ")))
 		}
 	}
 	if v, ok := m["task_start_timeout_seconds"]; ok && v != nil {

@@ -88,6 +88,9 @@ func TestProfileSettingsAndHelmArguments(t *testing.T) {
 	b.createPool(nil)
 	dir := writeFlows(t, helloFlows)
 	dep := b.deploy("hello", dir, "flows.py:hello", b.jobVars(b.engineCommand()))
+	noImage := b.jobVars(b.engineCommand())
+	delete(noImage, "image")
+	depNoImage := b.deploy("hello", dir, "flows.py:hello", noImage)
 
 	port := freeTCPPort(t)
 	profile := map[string]string{
@@ -150,9 +153,23 @@ func TestProfileSettingsAndHelmArguments(t *testing.T) {
 	})
 
 	id := b.runDeployment(dep, nil)
-	fr := b.waitFinal(id, 3*time.Minute)
-	if fr.StateType != prefect.StateCompleted {
-		t.Fatalf("state %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
+	idNoImage := b.runDeployment(depNoImage, nil)
+	for _, run := range []string{id, idNoImage} {
+		if fr := b.waitFinal(run, 3*time.Minute); fr.StateType != prefect.StateCompleted {
+			t.Fatalf("run %s: state %s (%s), want COMPLETED", run, fr.StateType, stateMessage(fr))
+		}
+	}
+	// The default image follows the server's Prefect version.
+	version, err := b.pf.ServerVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantImage := "using prefecthq/prefect:" + version + "-python" + worker.DefaultPython
+	if logs := b.logs(idNoImage); !strings.Contains(logs, wantImage) {
+		t.Errorf("the run without an image: logs lack %q:\n%s", wantImage, logs)
+	}
+	if logs := b.logs(id); strings.Contains(logs, "sets no image") {
+		t.Errorf("the run with an image got the default:\n%s", logs)
 	}
 	health, err := http.Get("http://127.0.0.1:" + port + "/health")
 	if err != nil {

@@ -102,7 +102,10 @@ func decide(now time.Time, o observation, st *watchState, cancelGrace time.Durat
 			if st.CancellingSince.IsZero() {
 				st.CancellingSince = now
 			}
-			if now.Sub(st.CancellingSince) >= cancelGrace {
+			// A negative grace turns worker-side cancellation off
+			// (PREFECT_WORKER_ENABLE_CANCELLATION=false): the run's own
+			// engine stops it.
+			if cancelGrace >= 0 && now.Sub(st.CancellingSince) >= cancelGrace {
 				return actKill
 			}
 		} else {

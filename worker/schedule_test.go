@@ -64,6 +64,11 @@ func TestDecide(t *testing.T) {
 			t.Errorf("%s: decide = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	// Cancellation off: a Cancelling run's group is left to its engine.
+	off := watchState{CancellingSince: now.Add(-time.Hour)}
+	if got := decide(now, observation{PrefectKnown: true, StateType: "CANCELLING"}, &off, -1); got != actNone {
+		t.Errorf("cancellation off: decide = %v, want actNone", got)
+	}
 	st := watchState{}
 	decide(now, observation{PrefectKnown: true, StateType: "CANCELLING"}, &st, grace)
 	if !st.CancellingSince.Equal(now) {

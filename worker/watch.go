@@ -169,7 +169,11 @@ func (wt *watcher) round(ctx context.Context) bool {
 			g, in := m[wd.r.group]
 			o.InList, o.Provisioning = in, g.ProvisioningState
 		}
-		switch decide(now, o, &wd.st, w.cfg.CancelGrace) {
+		grace := w.cfg.CancelGrace
+		if w.cfg.DisableCancellation {
+			grace = -1
+		}
+		switch decide(now, o, &wd.st, grace) {
 		case actRunGone:
 			w.log.Info("flow run was deleted; removing its container group", "flow_run_id", wd.r.id)
 			wt.deliver(wd, outcome{kind: outRunGone})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aciworker/aciworker/emulator/emutest"
 )
@@ -71,5 +72,32 @@ func TestStartAcceptsPrefectWorkerArguments(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, want)
 			}
 		})
+	}
+}
+
+func TestCancellationSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env         map[string]string
+		wantDisable bool
+		wantPoll    time.Duration
+		wantErr     string
+	}{
+		{map[string]string{}, false, 0, ""},
+		{map[string]string{"PREFECT_WORKER_ENABLE_CANCELLATION": "false"}, true, 0, ""},
+		{map[string]string{"PREFECT_WORKER_ENABLE_CANCELLATION": "True", "PREFECT_WORKER_CANCELLATION_POLL_SECONDS": "2.5"}, false, 2500 * time.Millisecond, ""},
+		{map[string]string{"PREFECT_WORKER_ENABLE_CANCELLATION": "maybe"}, false, 0, "PREFECT_WORKER_ENABLE_CANCELLATION"},
+		{map[string]string{"PREFECT_WORKER_CANCELLATION_POLL_SECONDS": "soon"}, false, 0, "PREFECT_WORKER_CANCELLATION_POLL_SECONDS"},
+	} {
+		disable, poll, err := cancellation(func(k string) string { return tc.env[k] })
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v: error %v, want one naming %s", tc.env, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || disable != tc.wantDisable || poll != tc.wantPoll {
+			t.Errorf("%v: disable %v poll %v err %v, want %v %v", tc.env, disable, poll, err, tc.wantDisable, tc.wantPoll)
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/aciworker/aciworker/internal/prefectsettings"
 )
@@ -49,3 +52,35 @@ func (s *startSettings) environ() []string {
 }
 
 func (s *startSettings) log(l *slog.Logger) { s.resolved.LogSources(l) }
+
+// cancellation reads PREFECT_WORKER_ENABLE_CANCELLATION and
+// PREFECT_WORKER_CANCELLATION_POLL_SECONDS. Unlike Prefect 3.8, whose
+// worker-side cancellation is off unless enabled, aciworker's is on unless
+// disabled: the engine of a run still provisioning cannot stop its own
+// container, which would run on and be billed. The poll seconds pace the
+// search for Cancelling runs no watcher follows; unset, that search runs
+// every polling interval (Prefect's 120 s default would leave a cancelled
+// run's container running for minutes).
+func cancellation(getenv func(string) string) (disable bool, poll time.Duration, err error) {
+	const enable = "PREFECT_WORKER_ENABLE_CANCELLATION"
+	if v := strings.TrimSpace(getenv(enable)); v != "" {
+		on, err := parseBool(v)
+		if err != nil {
+			return false, 0, usageError("%s=%q: want true or false", enable, v)
+		}
+		disable = !on
+	}
+	poll, err = envSeconds(getenv, "PREFECT_WORKER_CANCELLATION_POLL_SECONDS", 0)
+	return disable, poll, err
+}
+
+// parseBool reads a boolean the way pydantic does.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "true", "t", "yes", "y", "on":
+		return true, nil
+	case "0", "false", "f", "no", "n", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean", v)
+}

@@ -138,6 +138,10 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 	if err != nil {
 		return err
 	}
+	disableCancel, cancelPoll, err := cancellation(getenv)
+	if err != nil {
+		return err
+	}
 	if f.heartbeatInterval > 0 {
 		heartbeat = seconds(f.heartbeatInterval)
 	}
@@ -204,6 +208,10 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		Logger:               logger,
 		Stdout:               cmd.OutOrStdout(),
 		Version:              buildinfo.Get().Version,
+		DefaultImage:         strings.TrimSpace(getenv("ACIWORKER_DEFAULT_IMAGE")),
+		DisableCancellation:  disableCancel,
+		AdoptInterval:        cancelPoll,
+		DefaultPython:        strings.TrimSpace(getenv("ACIWORKER_DEFAULT_PYTHON")),
 	}
 	if f.baseJobTemplate != "" {
 		data, err := os.ReadFile(f.baseJobTemplate)
