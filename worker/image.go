@@ -45,7 +45,12 @@ func (w *Worker) noteJobChoices(r *run, cfg *jobConfig) {
 	if cfg.ImageDefaulted {
 		image, why := defaultImage(w.cfg.DefaultImage, w.ServerVersion(), w.cfg.DefaultPython)
 		cfg.Image = image
-		w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("The deployment sets no image: using %s (%s)", image, why))
+		if !r.adopted {
+			w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("The deployment sets no image: using %s (%s)", image, why))
+		}
+	}
+	if r.adopted {
+		return // the run was told when it was submitted
 	}
 	if cfg.GPUCount > 0 || cfg.GPUSKU != "" {
 		w.runLog(r.id, prefect.LevelWarning, fmt.Sprintf("This run asks for GPUs (gpu_count=%d, gpu_sku=%q), which prefect-azure ignored and aciworker passes to Azure; "+

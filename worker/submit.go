@@ -110,6 +110,9 @@ func (w *Worker) follow(ctx context.Context, r *run) {
 	w.watch.add(r)
 	select {
 	case <-ctx.Done():
+		if w.finishOnStop(ctx, r) {
+			return
+		}
 		w.watch.remove(r.id)
 		w.stopStreaming(r, false)
 		return

@@ -178,7 +178,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		defer srv.Close()
 	}
-	loop(w.watch.loop)
+	// The watcher outlives ctx until the runs are done: a stopping worker
+	// still finishes the runs that are already final (finishOnStop).
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); w.watch.loop(watchCtx) }()
+	defer func() { stopWatch(); <-watchDone }()
 	if w.cfg.RunOnce {
 		w.adoptOnce(ctx)
 		w.pollOnce(ctx)
