@@ -53,9 +53,14 @@ func newStartCmdWith(deps cmdDeps) *cobra.Command {
 		Long: `Run a Prefect worker for a work pool of type azure-container-instance: a drop-in
 replacement for 'prefect worker start --type azure-container-instance'.
 
-Prefect settings come from PREFECT_API_URL, PREFECT_API_KEY, PREFECT_API_AUTH_STRING and
+Prefect settings (PREFECT_API_URL, PREFECT_API_KEY, PREFECT_API_AUTH_STRING,
 PREFECT_WORKER_HEARTBEAT_SECONDS / QUERY_SECONDS / PREFETCH_SECONDS / WEBSERVER_HOST /
-WEBSERVER_PORT. Azure credentials: the pool's aci_credentials block when it holds a
+WEBSERVER_PORT / ENABLE_CANCELLATION / CANCELLATION_POLL_SECONDS, ...) are read as Prefect
+reads them: the environment, then .env, prefect.toml and pyproject.toml in the working
+directory, then the active profile of profiles.toml (PREFECT_PROFILE, else its 'active';
+the file from PREFECT_PROFILES_PATH, else $PREFECT_HOME, else ~/.prefect). A deployment
+without an image runs prefecthq/prefect:<server's Prefect version>-python3.12
+(ACIWORKER_DEFAULT_PYTHON, ACIWORKER_DEFAULT_IMAGE override it). Azure credentials: the pool's aci_credentials block when it holds a
 service principal, else the Azure credential chain (AZURE_CLIENT_ID, AZURE_TENANT_ID,
 AZURE_CLIENT_SECRET, workload or managed identity, az login).
 
