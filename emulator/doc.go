@@ -94,6 +94,11 @@ package emulator
 //     ServiceUnavailable* (ACI's GPU offering is retired).
 //   - Quotas per region: ContainerGroupQuotaReached* (400) for 'ContainerGroups'
 //     and 'StandardCores'; stopped groups hold no cores.
+//   - Images (docs/emulator.md has the table): an image on a private
+//     registry (any host but Docker Hub, mcr.microsoft.com, ghcr.io, quay.io,
+//     public.ecr.aws, registry.k8s.io, gcr.io) with no imageRegistryCredentials
+//     for its server fails to pull like an anonymous pull the registry refuses
+//     (401); the credentials' values are not checked.
 //   - Provisioning: Pending, then Creating while containers start, Succeeded
 //     once every container has started, Failed on a pull failure
 //     (InaccessibleImage*) or an injected failure. Group instanceView.state:
