@@ -2,9 +2,13 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -46,4 +50,68 @@ func TestAdoptRetriesTransientPrefectErrors(t *testing.T) {
 	if flowCalls.Load() != 1 {
 		t.Errorf("flow read %d times, want 1: adoption gave up after the deployment's 503", flowCalls.Load())
 	}
+}
+
+// A crash reported for a run that is Cancelling (its group vanished while
+// it was being cancelled) is rejected by Prefect; the run then ends
+// Cancelled, and the rejection is logged with the server's reason.
+func TestCrashedWhileCancellingEndsCancelled(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var proposals []string
+	pf, _ := fakePrefect(t, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		if !strings.HasSuffix(r.URL.Path, "/flow_runs/r1/set_state") {
+			http.NotFound(rw, r)
+			return
+		}
+		var body struct {
+			State struct{ Type string } `json:"state"`
+			Force bool                  `json:"force"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		proposals = append(proposals, fmt.Sprintf("%s force=%v", body.State.Type, body.Force))
+		mu.Unlock()
+		if body.State.Type == prefect.StateCrashed {
+			io.WriteString(rw, `{"status":"REJECT","details":{"type":"reject_details","reason":"Cannot transition flows that are cancelling to a state other than Cancelled."},"state":{"id":"s1","type":"CANCELLING","name":"Cancelling"}}`)
+			return
+		}
+		io.WriteString(rw, `{"status":"ACCEPT","details":{"type":"accept_details"},"state":{"id":"s2","type":"CANCELLED","name":"Cancelled"}}`)
+	})
+	var log syncLog
+	w, err := New(Config{Pool: "p", Prefect: pf, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.proposeCrashed(context.Background(), "r1", "container group g no longer exists") {
+		t.Error("proposeCrashed reported a rejected crash as reported")
+	}
+	mu.Lock()
+	got := strings.Join(proposals, ", ")
+	mu.Unlock()
+	if got != "CRASHED force=false, CANCELLED force=true" {
+		t.Errorf("proposals %q, want a crash then a forced Cancelled", got)
+	}
+	if !strings.Contains(log.String(), "Cannot transition flows that are cancelling") {
+		t.Errorf("the rejection's reason is not logged:\n%s", log.String())
+	}
+}
+
+// syncLog is a log sink safe for the worker's goroutines.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

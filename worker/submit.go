@@ -251,12 +251,17 @@ func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
 func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.State) {
 	st := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Message: prev.Message, Data: prev.Data, StateDetails: prev.StateDetails}
 	st.StateDetails.TransitionID = prefect.NewTransitionID()
-	err := w.retryTransient(ctx, func(ctx context.Context) error {
-		_, err := w.pf.SetFlowRunState(ctx, r.id, st, true)
+	var res *prefect.OrchestrationResult
+	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
+		res, err = w.pf.SetFlowRunState(ctx, r.id, st, true)
 		return err
 	})
 	if err != nil {
 		w.log.Error("restoring the state of a finished flow run failed", "flow_run_id", r.id, "state", prev.Type, "err", err)
+		return
+	}
+	if res.Status != prefect.StatusAccept {
+		w.logRejected(r.id, prev.Type, res)
 		return
 	}
 	w.runLog(r.id, prefect.LevelWarning, fmt.Sprintf("Aborted submission of flow run '%s': it had already reached %s ('%s') before this worker's claim; that state is restored and the flow is not run again", r.id, prev.Type, prev.Name))
@@ -330,10 +335,10 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 				typ = res.State.Type
 			}
 			if typ == prefect.StatePending {
-				w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is Pending under another claim", r.id))
+				w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is Pending under another claim", r.id), "reason", res.Details.Reason)
 				return false
 			}
-			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': Server returned a non-pending state '%s'", r.id, typ))
+			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': Server returned a non-pending state '%s'", r.id, typ), "reason", res.Details.Reason)
 			return false
 		case prefect.StatusWait:
 			d := time.Second
@@ -463,7 +468,11 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 }
 
 // proposeCrashed sets Crashed unless the run is already final (the server
-// then aborts the proposal, which is fine).
+// then aborts the proposal, which is fine). A run that is Cancelling ends
+// Cancelled instead: Prefect rejects Crashed from Cancelling ("Cannot
+// transition flows that are cancelling to a state other than
+// Cancelled"), and its infrastructure is gone by the time a crash is
+// reported, which is what cancelling it would have achieved.
 func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
 	st := prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 	var res *prefect.OrchestrationResult
@@ -480,21 +489,46 @@ func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
 	case res.Status == prefect.StatusAccept || res.State != nil && res.State.Type == prefect.StateCrashed:
 		w.runLog(id, prefect.LevelInfo, fmt.Sprintf("Reported flow run '%s' as crashed: %s", id, message))
 		return true
-	default:
-		return false
 	}
+	w.logRejected(id, prefect.StateCrashed, res)
+	if res.State != nil && res.State.Type == prefect.StateCancelling {
+		msg := "Flow run was cancelled; its infrastructure is gone: " + message
+		if err := w.markCancelled(ctx, id, msg); err != nil {
+			w.log.Warn("marking the flow run cancelled failed", "flow_run_id", id, "err", err)
+			return false
+		}
+		w.runLog(id, prefect.LevelInfo, "Cancelled flow run '"+id+"': "+message)
+	}
+	return false
+}
+
+// logRejected logs a state proposal the server did not accept, with its
+// reason and the state the run stays in.
+func (w *Worker) logRejected(id, proposed string, res *prefect.OrchestrationResult) {
+	current := ""
+	if res.State != nil {
+		current = res.State.Type
+	}
+	w.log.Info("the server did not accept a state proposal", "flow_run_id", id, "proposed", proposed,
+		"status", res.Status, "reason", res.Details.Reason, "state", current)
 }
 
 // markCancelled forces the run to Cancelled (Prefect's
 // _mark_flow_run_as_cancelled).
 func (w *Worker) markCancelled(ctx context.Context, id, message string) error {
 	st := prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
-	err := w.retryTransient(ctx, func(ctx context.Context) error {
-		_, err := w.pf.SetFlowRunState(ctx, id, st, true)
+	var res *prefect.OrchestrationResult
+	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
+		res, err = w.pf.SetFlowRunState(ctx, id, st, true)
 		return err
 	})
-	if errors.Is(err, prefect.ErrNotFound) {
+	switch {
+	case errors.Is(err, prefect.ErrNotFound):
 		return nil
+	case err != nil:
+		return err
+	case res.Status != prefect.StatusAccept:
+		w.logRejected(id, prefect.StateCancelled, res)
 	}
-	return err
+	return nil
 }
