@@ -81,11 +81,88 @@ func adoptable(fr *prefect.FlowRun, me string, online map[string]bool, now time.
 		return !online[owner]
 	}
 	// Claimed but not labelled: its worker is normally busy labelling it,
-	// unless the claim is old and nothing was ever created for it.
-	if fr.StateType != prefect.StatePending || fr.InfrastructurePID != "" || fr.State == nil || fr.State.Timestamp == nil {
+	// unless the claim is old and nothing was ever created for it. A
+	// claim cancelled since (Cancelling with no pid) is the same claim.
+	if !pendingOrCancelling(fr) || fr.InfrastructurePID != "" || fr.State == nil || fr.State.Timestamp == nil {
 		return false
 	}
 	return now.Sub(*fr.State.Timestamp) > orphanAfter
+}
+
+func pendingOrCancelling(fr *prefect.FlowRun) bool {
+	return strings.EqualFold(fr.StateType, prefect.StatePending) || strings.EqualFold(fr.StateType, prefect.StateCancelling)
+}
+
+// cancelledUnstarted is Prefect's message (workers/base.py _cancel_run)
+// for a run cancelled before it had infrastructure.
+const cancelledUnstarted = "Flow run cancelled by worker (no infrastructure found)."
+
+// maxAdoptBackoff bounds the wait before a run whose adoption ended
+// without moving it is adopted again.
+const maxAdoptBackoff = 10 * time.Minute
+
+// adoptMemo remembers an adoption that ended with the run still in the
+// state it was adopted in: adopting it again at once would only repeat it.
+type adoptMemo struct {
+	stateID string
+	tries   int
+	next    time.Time
+}
+
+// adoptionEnded notes that a watched adoption is over. A run that ended in
+// Prefect is not listed again; one still in the state it was adopted in
+// (a crash report the server refused, an exit that the engine did not
+// report) waits, longer each time, before it is adopted again.
+func (w *Worker) adoptionEnded(r *run, now time.Time) {
+	if r.fr.State == nil || r.fr.State.ID == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.adoptMemos[r.id]
+	if m.stateID != r.fr.State.ID {
+		m = adoptMemo{stateID: r.fr.State.ID}
+	}
+	m.tries++
+	m.next = now.Add(min(w.cfg.AdoptInterval<<min(m.tries, 16), maxAdoptBackoff))
+	w.adoptMemos[r.id] = m
+}
+
+// adoptionDue says whether a run may be adopted now: not while it sits in
+// the state an earlier adoption of it ended in and its wait is not over.
+func (w *Worker) adoptionDue(fr *prefect.FlowRun, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m, ok := w.adoptMemos[fr.ID]
+	if !ok {
+		return true
+	}
+	if fr.State == nil || fr.State.ID != m.stateID {
+		delete(w.adoptMemos, fr.ID) // it moved on
+		return true
+	}
+	if now.Before(m.next) {
+		return false
+	}
+	w.log.Warn("adopting a flow run again: its last adoption ended without moving it", "flow_run_id", fr.ID, "state", fr.StateType, "tries", m.tries)
+	return true
+}
+
+// forgetUnlisted drops what the worker remembers about runs that are no
+// longer in flight in the pool.
+func (w *Worker) forgetUnlisted(listed map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id := range w.adoptMemos {
+		if !listed[id] {
+			delete(w.adoptMemos, id)
+		}
+	}
+	for id := range w.badPIDs {
+		if !listed[id] {
+			delete(w.badPIDs, id)
+		}
+	}
 }
 
 // poolWorkers is what the pool's worker list says about other workers.
@@ -178,9 +255,14 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 		return err
 	}
 	now := w.now()
+	listed := make(map[string]bool, len(runs))
+	for i := range runs {
+		listed[runs[i].ID] = true
+	}
+	w.forgetUnlisted(listed)
 	for i := range runs {
 		fr := runs[i]
-		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) {
+		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) || !w.adoptionDue(&fr, now) {
 			continue
 		}
 		group := ""
@@ -193,7 +275,9 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 				continue
 			}
 			group = g
-		} else if !strings.EqualFold(fr.StateType, prefect.StatePending) {
+		} else if !pendingOrCancelling(&fr) {
+			// Running with no pid: a run Prefect's own worker started,
+			// or whose pid write failed; nothing tells where it runs.
 			continue
 		}
 		r := &run{id: fr.ID, fr: fr, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
@@ -211,9 +295,6 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 func (w *Worker) noteBadPID(id string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.badPIDs == nil {
-		w.badPIDs = map[string]bool{}
-	}
 	if w.badPIDs[id] {
 		return false
 	}
@@ -230,9 +311,21 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 			w.releaseSlot()
 		}
 	}()
+	// A claim cancelled before its worker created anything, and given up
+	// by that worker: when nothing can be looked up for it, it ends
+	// Cancelled, as Prefect's worker ends such a run.
+	unstartedCancel := group == "" && r.abandoned && strings.EqualFold(r.fr.StateType, prefect.StateCancelling)
+	cancelUnstarted := func(why error) {
+		w.log.Info("cancelling a flow run cancelled before it had infrastructure", "flow_run_id", r.id, "why", w.red.Error(why))
+		w.finishUnstartedCancel(ctx, r)
+	}
 	if r.fr.DeploymentID != "" {
 		dep, err := w.readDeployment(ctx, r.fr.DeploymentID)
 		if err != nil {
+			if unstartedCancel && errors.Is(err, prefect.ErrNotFound) {
+				cancelUnstarted(err)
+				return
+			}
 			w.log.Warn("cannot adopt flow run: reading its deployment failed", "flow_run_id", r.id, "err", err)
 			return
 		}
@@ -245,6 +338,10 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 	}
 	r.flow = flow
 	if err := w.configure(ctx, r); err != nil {
+		if unstartedCancel {
+			cancelUnstarted(err)
+			return
+		}
 		if group == "" && r.abandoned {
 			// A claim whose worker died before it could report that the
 			// run's configuration is bad: nothing was created, and a
@@ -263,6 +360,18 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 	}
 	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Worker '%s' re-adopted flow run '%s' (container group %s)", w.cfg.Name, r.id, r.group))
 	w.follow(ctx, r)
+	if ctx.Err() == nil {
+		w.adoptionEnded(r, time.Now())
+	}
+}
+
+// finishUnstartedCancel ends a Cancelling run that has no infrastructure.
+func (w *Worker) finishUnstartedCancel(ctx context.Context, r *run) {
+	if err := w.markCancelled(ctx, r.id, cancelledUnstarted); err != nil {
+		w.log.Warn("marking the flow run cancelled failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return
+	}
+	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Cancelled flow run '%s': it was cancelled before its container group was created", r.id))
 }
 
 // adoptPending handles a Pending run whose worker stopped while it was
@@ -287,8 +396,13 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 	case errors.Is(err, aci.ErrNotFound):
 		// Claimed, never submitted: nothing ran, so the run goes back to
 		// the pool rather than being lost as Crashed, once its claim is
-		// surely abandoned (else its worker may be about to deploy).
-		if r.abandoned {
+		// surely abandoned (else its worker may be about to deploy). A
+		// claim cancelled since ends Cancelled instead.
+		switch {
+		case !r.abandoned:
+		case strings.EqualFold(r.fr.StateType, prefect.StateCancelling):
+			w.finishUnstartedCancel(ctx, r)
+		default:
 			w.reschedule(ctx, r)
 		}
 	case err != nil, res == nil:

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aciworker/aciworker/prefect"
 )
@@ -114,4 +115,43 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// An adoption that ended with its run still in the state it was adopted in
+// is not repeated at once, and waits longer each time; a run that moved on
+// is adopted again at once, and runs no longer in flight are forgotten.
+func TestAdoptionWithoutProgressBacksOff(t *testing.T) {
+	t.Parallel()
+	pf, _ := fakePrefect(t, http.NotFound)
+	w, err := New(Config{Pool: "p", Prefect: pf, AdoptInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(10000, 0)
+	fr := prefect.FlowRun{ID: "r1", StateType: prefect.StateCancelling, State: &prefect.State{ID: "s1", Type: prefect.StateCancelling}}
+	if !w.adoptionDue(&fr, now) {
+		t.Fatal("a run never adopted is not due")
+	}
+	w.adoptionEnded(&run{id: "r1", fr: fr}, now)
+	if w.adoptionDue(&fr, now.Add(time.Second)) {
+		t.Error("adopted again one round after an adoption that did not move it")
+	}
+	if !w.adoptionDue(&fr, now.Add(3*time.Second)) {
+		t.Error("not due after its wait")
+	}
+	w.adoptionEnded(&run{id: "r1", fr: fr}, now)
+	if w.adoptionDue(&fr, now.Add(3*time.Second)) {
+		t.Error("the second wait is not longer than the first")
+	}
+	moved := fr
+	moved.State = &prefect.State{ID: "s2", Type: prefect.StateCancelling}
+	if !w.adoptionDue(&moved, now) {
+		t.Error("a run that moved on waits")
+	}
+	w.adoptionEnded(&run{id: "r1", fr: fr}, now)
+	w.noteBadPID("r2")
+	w.forgetUnlisted(map[string]bool{})
+	if len(w.adoptMemos) != 0 || len(w.badPIDs) != 0 {
+		t.Errorf("runs no longer in flight are remembered: %v %v", w.adoptMemos, w.badPIDs)
+	}
 }

@@ -226,3 +226,69 @@ func TestAbandonedClaimWithBadConfiguration(t *testing.T) {
 		t.Errorf("%d deployments for a run whose configuration is bad; want none", n)
 	}
 }
+
+// A run claimed by a worker that died (Pending, no pid), then cancelled by
+// its user, ends Cancelled, as Prefect's worker ends a run cancelled before
+// it had infrastructure, once the claim is surely abandoned; nothing is
+// created for it. Claims with and without a named worker.
+func TestCancelledWhilePendingEndsCancelled(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("cancelled-pending", t.TempDir(), "flows.py:x", b.jobVars(standinCommand()))
+	ctx := ctxFor(t, 3*time.Minute)
+	var ids []string
+	for _, message := range []string{"", "Claimed by worker 'ghost-worker-" + randomSuffix() + "'"} {
+		id := b.runDeployment(dep, nil)
+		for _, typ := range []string{prefect.StatePending, prefect.StateCancelling} {
+			st := prefect.StateCreate{Type: typ, Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
+			if _, err := b.pf.SetFlowRunState(ctx, id, st, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids = append(ids, id)
+	}
+	b.startWorker(func(c *worker.Config) { c.OrphanAfter = time.Second })
+	for _, id := range ids {
+		fr := b.waitFinal(id, 2*time.Minute)
+		if fr.StateType != prefect.StateCancelled || !strings.Contains(stateMessage(fr), "no infrastructure found") {
+			t.Errorf("run %s: %s (%s), want CANCELLED with no infrastructure found", id, fr.StateType, stateMessage(fr))
+		}
+	}
+	if n := b.emu.Counters().Count("deployments.put"); n != 0 {
+		t.Errorf("%d deployments for runs cancelled before they started", n)
+	}
+}
+
+// A Cancelling run whose container group was deleted out of band before
+// the worker removed it ends Cancelled (Prefect rejects Crashed from
+// Cancelling), and is not re-adopted over and over.
+func TestCancelledAfterGroupVanished(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("vanish-cancel", t.TempDir(), "flows.py:x", b.jobVars(standinCommand("-sleep", "10m")))
+	id := b.runDeployment(dep, nil)
+	// The cancel grace outlasts the test: the group is gone before the
+	// worker would remove it.
+	_, out, _ := b.startWorker(func(c *worker.Config) { c.CancelGrace = time.Hour })
+	group := b.waitRunning(id, 2*time.Minute)
+	ctx := ctxFor(t, 3*time.Minute)
+	if _, err := b.pf.SetFlowRunState(ctx, id, prefect.StateCreate{Type: prefect.StateCancelling, Name: "Cancelling"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.az.DeleteGroup(ctx, b.emu.Settings().ResourceGroup, group); err != nil {
+		t.Fatal(err)
+	}
+	fr := b.waitFinal(id, time.Minute)
+	if fr.StateType != prefect.StateCancelled {
+		t.Fatalf("state %s (%s), want CANCELLED", fr.StateType, stateMessage(fr))
+	}
+	if !strings.Contains(out.String(), "Cannot transition flows that are cancelling") {
+		t.Errorf("the server's rejection of Crashed is not in the worker's log")
+	}
+	if n := strings.Count(b.logs(id), "re-adopted"); n > 0 {
+		t.Errorf("the run was re-adopted %d times", n)
+	}
+	b.waitClean(time.Minute)
+}

@@ -102,6 +102,8 @@ func TestAdoptable(t *testing.T) {
 		{"unlabelled, claimed long ago", mk(nil, "PENDING", 2*time.Minute, ""), true},
 		{"unlabelled, old, has a pid", mk(nil, "PENDING", 2*time.Minute, "x:y"), false},
 		{"unlabelled, old, running", mk(nil, "RUNNING", 2*time.Minute, ""), false},
+		{"unlabelled claim cancelled long ago", mk(nil, "CANCELLING", 2*time.Minute, ""), true},
+		{"unlabelled claim just cancelled", mk(nil, "CANCELLING", time.Second, ""), false},
 		{"unlabelled, no state timestamp", &prefect.FlowRun{StateType: "PENDING"}, false},
 		{"claim names a live worker, labelled dead", claimedAs(mk("dead", "PENDING", time.Hour, ""), "alive"), false},
 		{"claim names me", claimedAs(mk(nil, "PENDING", time.Second, ""), "me"), true},

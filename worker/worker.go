@@ -45,6 +45,9 @@ type Worker struct {
 	syncOnce sync.Once
 	badPIDs  map[string]bool // runs whose malformed pid was reported
 	id       identity
+	// adoptMemos are adoptions that ended with their run unmoved; both
+	// maps forget runs that are no longer in flight in the pool.
+	adoptMemos map[string]adoptMemo
 
 	lastPoll   atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled     chan struct{} // closed by the first poll Prefect answered
@@ -59,13 +62,15 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		cfg:      cfg,
-		pf:       cfg.Prefect,
-		baseEnv:  baseEnvironment(cfg.Environ),
-		environ:  map[string]string{},
-		inflight: map[string]*run{},
-		synced:   make(chan struct{}),
-		polled:   make(chan struct{}),
+		cfg:        cfg,
+		pf:         cfg.Prefect,
+		baseEnv:    baseEnvironment(cfg.Environ),
+		environ:    map[string]string{},
+		inflight:   map[string]*run{},
+		badPIDs:    map[string]bool{},
+		adoptMemos: map[string]adoptMemo{},
+		synced:     make(chan struct{}),
+		polled:     make(chan struct{}),
 	}
 	for _, kv := range cfg.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
