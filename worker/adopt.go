@@ -305,12 +305,7 @@ func (w *Worker) noteBadPID(id string) bool {
 // adopt rebuilds an in-flight run's configuration and watches it.
 func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 	defer w.runs.Done()
-	defer func() {
-		w.dropInflight(r.id)
-		if r.hasSlot {
-			w.releaseSlot()
-		}
-	}()
+	defer w.runDone(r)
 	// A claim cancelled before its worker created anything, and given up
 	// by that worker: when nothing can be looked up for it, it ends
 	// Cancelled, as Prefect's worker ends such a run.

@@ -21,25 +21,31 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 	})
 }
 
-// reconcileTargets are the resource groups to sweep: every one a run of
-// this worker used, plus the pool's default and the worker environment's.
-func (w *Worker) reconcileTargets(ctx context.Context) []*target {
+// reconcileTargets are the resource groups to sweep now: those runs of
+// this worker use (or just used), plus the pool's default and the worker
+// environment's, less those waiting out failures.
+func (w *Worker) reconcileTargets(ctx context.Context, now time.Time) []*target {
 	_, template := w.poolSnapshot()
 	vals := withDefaults(template, nil)
 	sub, _ := vals["subscription_id"].(string)
 	rg, _ := vals["resource_group_name"].(string)
 	if sub != "" && rg != "" && !strings.Contains(sub+rg, "{{") {
-		w.azure.target(ctx, sub, rg, credentials{})
+		if err := w.azure.pin(ctx, sub, rg); err != nil {
+			w.log.Warn("the pool's default resource group cannot be swept", "resource_group", rg, "err", err)
+		}
 	}
 	if sub, rg := w.environ["AZURE_SUBSCRIPTION_ID"], w.environ["AZURE_RESOURCE_GROUP"]; sub != "" && rg != "" {
-		w.azure.target(ctx, sub, rg, credentials{})
+		if err := w.azure.pin(ctx, sub, rg); err != nil {
+			w.log.Warn("the environment's resource group cannot be swept", "resource_group", rg, "err", err)
+		}
 	}
-	return w.azure.all()
+	return w.azure.due(now)
 }
 
 // reconcileOnce removes this pool's container groups whose runs are final
 // or gone (kept groups excepted) and its deployment records whose groups
-// are gone.
+// are gone. A resource group that fails backs off on its own; the loop
+// keeps its pace for the others.
 func (w *Worker) reconcileOnce(ctx context.Context) error {
 	select {
 	case <-w.synced:
@@ -48,16 +54,17 @@ func (w *Worker) reconcileOnce(ctx context.Context) error {
 	}
 	start := time.Now()
 	defer func() { w.cfg.Observer.Reconciled(time.Since(start)) }()
-	var errs []error
-	for _, t := range w.reconcileTargets(ctx) {
-		if err := w.reconcileTarget(ctx, t); err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("reconcile failed; retrying later", "resource_group", t.rg, "err", err)
-			}
-			errs = append(errs, err)
+	for _, t := range w.reconcileTargets(ctx, time.Now()) {
+		err := w.reconcileTarget(ctx, t)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		if err != nil {
+			w.log.Warn("reconcile of a resource group failed; it waits before the next try", "resource_group", t.rg, "subscription_id", t.client.SubscriptionID(), "err", err)
+		}
+		w.azure.swept(t, err, time.Now(), w.cfg.ReconcileInterval)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // staleRun decides whether reconcile may remove what Azure holds for a

@@ -80,12 +80,7 @@ func submitErr(kind string, err error) error { return &submitError{kind: kind, e
 // it returns.
 func (w *Worker) handle(ctx context.Context, r *run) {
 	defer w.runs.Done()
-	defer func() {
-		w.dropInflight(r.id)
-		if r.hasSlot {
-			w.releaseSlot()
-		}
-	}()
+	defer w.runDone(r)
 	started, err := w.submit(ctx, r)
 	if ctx.Err() != nil {
 		return // shutting down: whatever exists is re-adopted later
@@ -415,9 +410,12 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("ValueError", err)
 	}
-	tgt, err := w.azure.target(ctx, cfg.SubscriptionID, cfg.ResourceGroup, cfg.Credentials)
+	tgt, err := w.azure.acquire(ctx, cfg.SubscriptionID, cfg.ResourceGroup, cfg.Credentials)
 	if err != nil {
 		return submitErr("AzureError", err)
+	}
+	if r.tgt != nil {
+		w.azure.release(r.tgt) // configured before (not expected): one use per run
 	}
 	r.cfg, r.job, r.prepared, r.tgt, r.group = cfg, job, p, tgt, job.GroupName
 	r.containerMu.Lock()

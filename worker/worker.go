@@ -317,10 +317,19 @@ func (w *Worker) takeInflight(id string, r *run) bool {
 	return true
 }
 
-func (w *Worker) dropInflight(id string) {
+// runDone is the bookkeeping of a run's end in this process, submitted or
+// adopted: it leaves the in-flight set and gives back its slot and its
+// use of its Azure target.
+func (w *Worker) runDone(r *run) {
 	w.mu.Lock()
-	delete(w.inflight, id)
+	delete(w.inflight, r.id)
 	w.mu.Unlock()
+	if r.hasSlot {
+		w.releaseSlot()
+	}
+	if r.tgt != nil {
+		w.azure.release(r.tgt)
+	}
 }
 
 func (w *Worker) isInflight(id string) bool {
