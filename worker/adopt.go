@@ -356,7 +356,7 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 	w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("Worker '%s' re-adopted flow run '%s' (container group %s)", w.cfg.Name, r.id, r.group))
 	w.follow(ctx, r)
 	if ctx.Err() == nil {
-		w.adoptionEnded(r, time.Now())
+		w.adoptionEnded(r, w.now())
 	}
 }
 

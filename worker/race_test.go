@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -30,5 +31,30 @@ func TestStreamingWhileContainerIsNoted(t *testing.T) {
 	w.stopStreaming(r, true)
 	if got := r.containerName(); got != "job" {
 		t.Errorf("container %q, want job", got)
+	}
+}
+
+// A kill in progress when the worker stops is joined: Run does not return
+// while a goroutine still deletes a group.
+func TestKillsAreJoined(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{}, 1)
+	c := fakeAzure(t, func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // Azure never answers the delete
+	})
+	w := &Worker{cfg: Config{Stdout: io.Discard}, red: newRedactor(), log: slog.New(slog.DiscardHandler)}
+	wt := newWatcher(w)
+	wd := &watched{r: &run{id: "r", group: "g", tgt: &target{client: c, rg: "rg"}, cfg: &jobConfig{}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	wt.startKill(ctx, wd)
+	<-entered
+	cancel()
+	wt.waitKills()
+	if wd.killing.Load() {
+		t.Error("waitKills returned while the kill was still in progress")
 	}
 }

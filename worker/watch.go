@@ -46,10 +46,11 @@ const prefectFilterChunk = 200
 type watcher struct {
 	w *Worker
 
-	mu   sync.Mutex
-	runs map[string]*watched
-	quit chan struct{}
-	once sync.Once
+	mu    sync.Mutex
+	runs  map[string]*watched
+	quit  chan struct{}
+	once  sync.Once
+	kills sync.WaitGroup // kill goroutines, joined at shutdown
 }
 
 type watched struct {
@@ -118,40 +119,26 @@ func (wt *watcher) snapshot() []*watched {
 	return out
 }
 
-// round is one watch round over every run in flight.
-// round reports whether there was anything to watch.
-func (wt *watcher) round(ctx context.Context) bool {
+// minRoundTimeout bounds one watch round (with 10 watch intervals, if
+// longer): every Azure call has its own time limits, and this one ends a
+// round whatever they add up to, so one stalled answer costs a round, not
+// the watch.
+const minRoundTimeout = 2 * time.Minute
+
+// round is one watch round over every run in flight; it reports whether
+// there was anything to watch. Kills it starts outlive it, on parent.
+func (wt *watcher) round(parent context.Context) bool {
 	runs := wt.snapshot()
 	if len(runs) == 0 {
 		return false
 	}
 	w := wt.w
-	now := wt.w.now()
+	now := w.now()
+	ctx, cancel := context.WithTimeout(parent, max(minRoundTimeout, 10*w.cfg.WatchInterval))
+	defer cancel()
 
 	states, gone, prefectOK := wt.prefectStates(ctx, runs)
-	lists := map[string]map[string]aci.GroupSummary{}
-	listed := map[string]bool{}
-	reads := 0
-	for _, wd := range runs {
-		key := wd.r.tgt.listKey()
-		if listed[key] {
-			continue
-		}
-		listed[key] = true
-		reads++
-		groups, err := wd.r.tgt.client.ListGroups(ctx, wd.r.tgt.rg)
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("listing container groups failed; retrying next round", "resource_group", wd.r.tgt.rg, "err", err)
-			}
-			continue
-		}
-		m := make(map[string]aci.GroupSummary, len(groups))
-		for _, g := range groups {
-			m[g.Name] = g
-		}
-		lists[key] = m
-	}
+	lists, reads := wt.listTargets(ctx, runs)
 
 	var news, rest []*watched
 	for _, wd := range runs {
@@ -178,8 +165,7 @@ func (wt *watcher) round(ctx context.Context) bool {
 			w.log.Info("flow run was deleted; removing its container group", "flow_run_id", wd.r.id)
 			wt.deliver(wd, outcome{kind: outRunGone})
 		case actKill:
-			wd.killing.Store(true)
-			go wt.kill(ctx, wd)
+			wt.startKill(parent, wd)
 		case actRead:
 			news = append(news, wd)
 		default:
@@ -210,6 +196,43 @@ func (wt *watcher) round(ctx context.Context) bool {
 	}
 	wg.Wait()
 	return true
+}
+
+// listTargets lists the container groups of every resource group with runs
+// in flight, side by side so that a slow one does not hold up the others.
+// A failed list is missing from the answer; reads is how many were asked.
+func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[string]map[string]aci.GroupSummary, reads int) {
+	targets := map[string]*target{}
+	for _, wd := range runs {
+		targets[wd.r.tgt.listKey()] = wd.r.tgt
+	}
+	lists = make(map[string]map[string]aci.GroupSummary, len(targets))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxReadsInFlight)
+	for key, t := range targets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			groups, err := t.client.ListGroups(ctx, t.rg)
+			if err != nil {
+				if ctx.Err() == nil {
+					wt.w.log.Warn("listing container groups failed; retrying next round", "resource_group", t.rg, "err", err)
+				}
+				return
+			}
+			m := make(map[string]aci.GroupSummary, len(groups))
+			for _, g := range groups {
+				m[g.Name] = g
+			}
+			mu.Lock()
+			lists[key] = m
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return lists, len(targets)
 }
 
 // prefectStates reads the state of every watched run.
@@ -260,6 +283,20 @@ func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period 
 	}
 	wd.nextGet = now.Add(period)
 }
+
+// startKill removes a Cancelling run's group in the background: a delete
+// waits for Azure, and the round goes on. waitKills joins them.
+func (wt *watcher) startKill(ctx context.Context, wd *watched) {
+	wd.killing.Store(true)
+	wt.kills.Add(1)
+	go func() {
+		defer wt.kills.Done()
+		wt.kill(ctx, wd)
+	}()
+}
+
+// waitKills waits for the kills in progress (they end with ctx).
+func (wt *watcher) waitKills() { wt.kills.Wait() }
 
 // kill removes a Cancelling run's group the prefect-azure way (stop when
 // kept, else delete) and marks the run Cancelled.

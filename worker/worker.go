@@ -196,6 +196,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		ctxDone := ctx.Err() != nil
 		w.watch.stop()
 		loops.Wait()
+		w.watch.waitKills()
 		if ctxDone {
 			w.log.Info("worker stopped; runs in flight keep running and will be re-adopted")
 		}
@@ -207,6 +208,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	loop(w.reconcileLoop)
 	<-ctx.Done()
 	loops.Wait()
+	w.watch.waitKills()
 	w.runs.Wait()
 	w.log.Info("worker stopped; runs in flight keep running and will be re-adopted by the next worker on the pool")
 	return nil
