@@ -54,7 +54,7 @@ func (w *Worker) reconcileOnce(ctx context.Context) error {
 	}
 	start := time.Now()
 	defer func() { w.cfg.Observer.Reconciled(time.Since(start)) }()
-	for _, t := range w.reconcileTargets(ctx, time.Now()) {
+	for _, t := range w.reconcileTargets(ctx, w.now()) {
 		err := w.reconcileTarget(ctx, t)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -62,7 +62,7 @@ func (w *Worker) reconcileOnce(ctx context.Context) error {
 		if err != nil {
 			w.log.Warn("reconcile of a resource group failed; it waits before the next try", "resource_group", t.rg, "subscription_id", t.client.SubscriptionID(), "err", err)
 		}
-		w.azure.swept(t, err, time.Now(), w.cfg.ReconcileInterval)
+		w.azure.swept(t, err, w.now(), w.cfg.ReconcileInterval)
 	}
 	return nil
 }
