@@ -275,9 +275,11 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 				continue
 			}
 			group = g
-		} else if !pendingOrCancelling(&fr) {
+		} else if !pendingOrCancelling(&fr) || w.cfg.DisableCancellation && strings.EqualFold(fr.StateType, prefect.StateCancelling) {
 			// Running with no pid: a run Prefect's own worker started,
-			// or whose pid write failed; nothing tells where it runs.
+			// or whose pid write failed; nothing tells where it runs. A
+			// claim cancelled before it had a group is this worker's to
+			// end only with cancellation on.
 			continue
 		}
 		r := &run{id: fr.ID, fr: fr, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
