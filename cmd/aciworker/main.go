@@ -9,6 +9,10 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	// Mozilla's root certificates, used only where the system has none
+	// (the image holds no CA files): HTTPS to Azure and Prefect Cloud
+	// works from an empty root file system.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/aciworker/aciworker/internal/buildinfo"
 )

@@ -1,0 +1,71 @@
+# Release builds and the checks CI runs. `make dist` needs Go and git only:
+# no Docker daemon, no C toolchain.
+
+GO      ?= go
+PKG     := github.com/aciworker/aciworker
+DIST    ?= dist
+PLATFORMS := linux/amd64 linux/arm64
+
+# The version is the tag (or the commit) of the checkout; the build date is
+# the commit's date, so that a second build gives the same bytes.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+DATE    ?= $(shell git log -1 --format=%cd --date=format:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo 1970-01-01T00:00:00Z)
+
+LDFLAGS := -s -w -buildid= \
+	-X $(PKG)/internal/buildinfo.version=$(VERSION) \
+	-X $(PKG)/internal/buildinfo.commit=$(COMMIT) \
+	-X $(PKG)/internal/buildinfo.date=$(DATE)
+# Static (no cgo), no machine paths (-trimpath), no VCS stamp (the ldflags
+# carry it): the same source gives the same binary on any machine.
+BUILDFLAGS := -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'
+
+BINARIES := $(foreach p,$(PLATFORMS),$(DIST)/aciworker_$(subst /,_,$(p)))
+
+.PHONY: all build dist binaries image reproducible test lint clean FORCE
+
+all: build
+
+build:
+	$(GO) build -o aciworker ./cmd/aciworker
+
+dist: binaries image
+	cd $(DIST) && sha256sum aciworker_* aciworker-image.tar > SHA256SUMS
+
+binaries: $(BINARIES)
+
+# Always rebuilt (FORCE): Go's cache makes that cheap, and make cannot see
+# the sources' changes.
+$(DIST)/aciworker_%: FORCE
+	@mkdir -p $(DIST)
+	GOOS=$(word 1,$(subst _, ,$*)) GOARCH=$(word 2,$(subst _, ,$*)) CGO_ENABLED=0 \
+		$(GO) build $(BUILDFLAGS) -o $@ ./cmd/aciworker
+
+image: binaries
+	$(GO) run ./internal/tools/mkimage -o $(DIST)/aciworker-image.tar \
+		-tag aciworker:$(VERSION) -created $(DATE) -version $(VERSION) -revision $(COMMIT) \
+		$(foreach p,$(PLATFORMS),$(p)=$(DIST)/aciworker_$(subst /,_,$(p)))
+
+# Builds everything twice into separate directories and compares the bytes.
+reproducible:
+	rm -rf $(DIST)/.r1 $(DIST)/.r2
+	$(MAKE) --no-print-directory dist DIST=$(DIST)/.r1
+	$(MAKE) --no-print-directory dist DIST=$(DIST)/.r2
+	cmp $(DIST)/.r1/SHA256SUMS $(DIST)/.r2/SHA256SUMS
+	@echo "reproducible: two builds gave the same bytes"; cat $(DIST)/.r1/SHA256SUMS
+	rm -rf $(DIST)/.r1 $(DIST)/.r2
+
+# The README's test command.
+test:
+	$(GO) test -race -timeout 25m ./...
+
+# What .ci/run checks before the tests.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+clean:
+	rm -rf $(DIST) aciworker
+
+FORCE:
