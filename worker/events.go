@@ -126,8 +126,32 @@ func newEventSink(send func(ctx context.Context, events []prefect.Event) error, 
 		done: make(chan struct{}), closed: make(chan struct{})}
 }
 
-// emit queues an event and returns its id (for a later event's follows).
-func (s *eventSink) emit(ev prefect.Event) string {
+// eventRef is an emitted event a later one may follow.
+type eventRef struct {
+	id string
+	at time.Time
+}
+
+// followsWindow is how close in time an event must be to the one it
+// follows for the link to be set, as Prefect's emit_event rules
+// (TIGHT_TIMING in prefect/events/utilities.py).
+const followsWindow = 5 * time.Minute
+
+// follows is the id an event occurring at `at` may name as its
+// predecessor: ref's, when ref is set and within followsWindow.
+func (ref eventRef) follows(at time.Time) string {
+	if ref.id == "" {
+		return ""
+	}
+	if d := at.Sub(ref.at); d <= -followsWindow || d >= followsWindow {
+		return ""
+	}
+	return ref.id
+}
+
+// emit queues an event and returns a reference to it (for a later event's
+// follows).
+func (s *eventSink) emit(ev prefect.Event) eventRef {
 	if ev.ID == "" {
 		ev.ID = prefect.NewEventID()
 	}
@@ -144,7 +168,7 @@ func (s *eventSink) emit(ev prefect.Event) string {
 			s.drop(1, "the event queue is full", ev.Event)
 		}
 	}
-	return ev.ID
+	return eventRef{id: ev.ID, at: ev.Occurred}
 }
 
 func (s *eventSink) drop(n int, why, event string) {

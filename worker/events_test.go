@@ -141,8 +141,30 @@ func TestEventSinkNeverBlocks(t *testing.T) {
 	if !strings.Contains(logs.String(), "dropped Prefect events") || !strings.Contains(logs.String(), "503") {
 		t.Errorf("the drops are not logged:\n%s", logs.String())
 	}
-	if id := s.emit(prefect.Event{Event: "late"}); id == "" || s.dropped.Load() != 7 {
-		t.Errorf("an event after close: id %q, dropped %d", id, s.dropped.Load())
+	if ref := s.emit(prefect.Event{Event: "late"}); ref.id == "" || s.dropped.Load() != 7 {
+		t.Errorf("an event after close: id %q, dropped %d", ref.id, s.dropped.Load())
+	}
+}
+
+// An event names the one it follows only when they are less than five
+// minutes apart, as Prefect's emit_event decides.
+func TestFollowsWindow(t *testing.T) {
+	t.Parallel()
+	at := time.Unix(100000, 0)
+	ref := eventRef{id: "e1", at: at}
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "e1"}, {4*time.Minute + 59*time.Second, "e1"}, {-4 * time.Minute, "e1"},
+		{5 * time.Minute, ""}, {-5 * time.Minute, ""}, {time.Hour, ""},
+	} {
+		if got := ref.follows(at.Add(tc.d)); got != tc.want {
+			t.Errorf("%v after: follows %q, want %q", tc.d, got, tc.want)
+		}
+	}
+	if got := (eventRef{}).follows(at); got != "" {
+		t.Errorf("no predecessor: follows %q", got)
 	}
 }
 

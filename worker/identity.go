@@ -20,7 +20,7 @@ type identity struct {
 	backendID     string
 	metadataSent  bool
 	serverVersion string
-	startedEvent  string
+	startedEvent  eventRef
 }
 
 // readServerVersion asks the server for its Prefect version once; a
@@ -99,17 +99,18 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 }
 
 // emit sends a worker event without waiting; it returns the event's id.
-func (w *Worker) emit(event string, related []map[string]string, follows string) string {
+func (w *Worker) emit(event string, related []map[string]string, follows eventRef) eventRef {
 	resource := workerResource(w.cfg.Name, w.cfg.Type, w.ServerVersion(), w.cfg.Version)
 	if related == nil {
 		related = []map[string]string{}
 	}
-	return w.events.emit(prefect.Event{Event: event, Resource: resource, Related: related, Follows: follows})
+	now := time.Now().UTC()
+	return w.events.emit(prefect.Event{Event: event, Occurred: now, Resource: resource, Related: related, Follows: follows.follows(now)})
 }
 
 func (w *Worker) emitStarted() {
 	pool, _ := w.poolSnapshot()
-	id := w.emit(EventWorkerStarted, poolRelated(pool), "")
+	id := w.emit(EventWorkerStarted, poolRelated(pool), eventRef{})
 	w.mu.Lock()
 	w.id.startedEvent = id
 	w.mu.Unlock()
@@ -119,7 +120,7 @@ func (w *Worker) emitStopped() {
 	w.mu.Lock()
 	started := w.id.startedEvent
 	w.mu.Unlock()
-	if started == "" {
+	if started.id == "" {
 		return // as Prefect's worker: no stopped event without a started one
 	}
 	pool, _ := w.poolSnapshot()
@@ -130,7 +131,7 @@ func (w *Worker) emitStopped() {
 // container group is about to be requested.
 func (w *Worker) emitSubmitted(r *run) {
 	pool, _ := w.poolSnapshot()
-	r.submittedEvent = w.emit(EventSubmittedRun, runRelated(&r.fr, r.flow, r.deployment, pool), "")
+	r.submittedEvent = w.emit(EventSubmittedRun, runRelated(&r.fr, r.flow, r.deployment, pool), eventRef{})
 }
 
 // emitExecuted is sent when a run's container ended, with its exit code

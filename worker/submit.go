@@ -29,9 +29,9 @@ type run struct {
 	group      string
 	adopted    bool
 	abandoned  bool // adopted Pending claim that may go back to the pool
-	// submittedEvent is the id of the run's submitted event, which its
-	// executed event follows ("" for a run this worker adopted).
-	submittedEvent string
+	// submittedEvent is the run's submitted event, which its executed
+	// event follows (zero for a run this worker adopted).
+	submittedEvent eventRef
 
 	outcome  chan outcome // the watcher's verdict, exactly once
 	logFinal chan bool
