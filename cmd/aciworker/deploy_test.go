@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -183,5 +184,48 @@ func TestKubernetesDeployment(t *testing.T) {
 	}
 	if dig(pod, "serviceAccountName") != "aciworker" {
 		t.Error("the pod does not use the workload identity service account")
+	}
+}
+
+// The role definition is what `az role definition create` takes: its
+// fields, custom, with the actions the worker's Azure calls need.
+func TestAzureRoleDefinition(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(repoRoot + "/deploy/azure/aciworker-role.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role struct {
+		Name, Description string
+		IsCustom          bool
+		Actions           []string
+		NotActions        []string
+		DataActions       []string
+		NotDataActions    []string
+		AssignableScopes  []string
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&role); err != nil {
+		t.Fatal(err)
+	}
+	if role.Name == "" || !role.IsCustom || len(role.AssignableScopes) == 0 {
+		t.Errorf("role %+v lacks a name, IsCustom or a scope", role)
+	}
+	for _, want := range []string{
+		"Microsoft.Resources/deployments/write",
+		"Microsoft.ContainerInstance/containerGroups/delete",
+		"Microsoft.ContainerInstance/containerGroups/containers/logs/read",
+		"Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+		"Microsoft.Network/virtualNetworks/subnets/join/action",
+	} {
+		if !slices.Contains(role.Actions, want) {
+			t.Errorf("the role lacks %s", want)
+		}
+	}
+	for _, a := range role.Actions {
+		if strings.Contains(a, "*") {
+			t.Errorf("the role grants a wildcard: %s", a)
+		}
 	}
 }
