@@ -9,16 +9,20 @@ import (
 // Redacted replaces secret values in everything aciworker prints.
 const Redacted = "***"
 
-// Redactor removes secret values from text.
+// Redactor removes secret values from text. It never changes once built,
+// so it is safe for concurrent use without locks.
 type Redactor struct {
 	r *strings.Replacer
 }
 
-// NewRedactor redacts the given values; empty ones are ignored.
+// NewRedactor redacts the given values. Values shorter than MinSecretLength
+// are ignored: hiding "1" or "true" would garble every log line that holds
+// them.
 func NewRedactor(secrets ...string) *Redactor {
 	var pairs []string
+	// Longest first, so that a secret holding another is replaced whole.
 	for _, s := range sortSecrets(secrets) {
-		if s != "" {
+		if len(s) >= MinSecretLength {
 			pairs = append(pairs, s, Redacted)
 		}
 	}

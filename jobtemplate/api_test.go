@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -92,12 +93,12 @@ func TestLookup(t *testing.T) {
 
 type failingResolver struct{ err error }
 
-func (f failingResolver) BlockDocument(context.Context, string) (map[string]any, error) {
-	return nil, f.err
+func (f failingResolver) BlockDocument(context.Context, string) (Block, error) {
+	return Block{}, f.err
 }
 
-func (f failingResolver) BlockDocumentByName(context.Context, string, string) (map[string]any, error) {
-	return nil, f.err
+func (f failingResolver) BlockDocumentByName(context.Context, string, string) (Block, error) {
+	return Block{}, f.err
 }
 
 func (f failingResolver) Variable(context.Context, string) (any, bool, error) {
@@ -166,5 +167,70 @@ func TestMergeJobVariablesFallsBackWherePythonFails(t *testing.T) {
 	}
 	if dep["env"].(map[string]any)["A"] != "1" || len(dep["env"].(map[string]any)) != 1 {
 		t.Fatalf("deployment variables were modified: %v", dep)
+	}
+}
+
+type blockResolver struct {
+	byID   map[string]Block
+	byName map[string]Block
+}
+
+func (r blockResolver) BlockDocument(_ context.Context, id string) (Block, error) {
+	if b, ok := r.byID[id]; ok {
+		return b, nil
+	}
+	return Block{}, errors.New("not found")
+}
+
+func (r blockResolver) BlockDocumentByName(_ context.Context, slug, name string) (Block, error) {
+	if b, ok := r.byName[slug+"/"+name]; ok {
+		return b, nil
+	}
+	return Block{}, errors.New("not found")
+}
+
+func (blockResolver) Variable(context.Context, string) (any, bool, error) { return nil, false, nil }
+
+// Issue 16 item 2: Render reports where values from secret sources landed,
+// whatever the value: a Secret block, a secret field (SecretStr, SecretDict
+// "x.*", a nested block's), a whole secret document; not a plain field.
+func TestRenderMarksSecretProvenance(t *testing.T) {
+	t.Parallel()
+	r := blockResolver{
+		byName: map[string]Block{
+			"secret/db":      {Data: map[string]any{"value": "s3cret-db-pw"}, SecretFields: []string{"value"}, Secret: true},
+			"json/cfg":       {Data: map[string]any{"value": map[string]any{"host": "db.internal"}}},
+			"conn/main":      {Data: map[string]any{"host": "h", "password": "pw-123456", "headers": map[string]any{"X-Key": "k-1"}, "inner": map[string]any{"token": "t", "name": "n"}}, SecretFields: []string{"headers.*", "inner.token", "password"}},
+			"aws-creds/prod": {Data: map[string]any{"key_id": "AKIA", "secret": "x"}, Secret: true},
+		},
+		byID: map[string]Block{"reg": {Data: map[string]any{"username": "u", "password": "p", "registry_url": "r.io"}, SecretFields: []string{"password"}}},
+	}
+	tmpl := map[string]any{
+		"variables": map[string]any{},
+		"job_configuration": map[string]any{
+			"env": map[string]any{
+				"DB":      "{{ prefect.blocks.secret.db }}",
+				"HOST":    "{{ prefect.blocks.json.cfg.host }}",
+				"PLAIN":   "{{ prefect.blocks.conn.main.host }}",
+				"MIXED":   "pw={{ prefect.blocks.conn.main.password }}@{{ prefect.blocks.conn.main.host }}",
+				"HEADER":  "{{ prefect.blocks.conn.main.headers.X-Key }}",
+				"NAME":    "{{ prefect.blocks.conn.main.inner.name }}",
+				"INNER":   "{{ prefect.blocks.conn.main.inner }}",
+				"KEY_ID":  "{{ prefect.blocks.aws-creds.prod.key_id }}",
+				"LITERAL": "s3cret-db-pw",
+			},
+			"image_registry": map[string]any{"$ref": map[string]any{"block_document_id": "reg"}},
+			"whole":          "{{ prefect.blocks.conn.main }}",
+		},
+	}
+	var got []string
+	_, err := Render(context.Background(), tmpl, nil, Options{Resolver: r, MarkSecret: func(p []string) { got = append(got, strings.Join(p, "/")) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(got)
+	want := []string{"env/DB", "env/HEADER", "env/INNER", "env/KEY_ID", "env/MIXED", "image_registry/password", "whole"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("secret paths %v\nwant %v", got, want)
 	}
 }

@@ -38,18 +38,18 @@ type corpusCase struct {
 
 type caseResolver corpusCase
 
-func (r *caseResolver) BlockDocument(_ context.Context, id string) (map[string]any, error) {
+func (r *caseResolver) BlockDocument(_ context.Context, id string) (Block, error) {
 	if d, ok := r.Blocks[id]; ok {
-		return deepCopy(d).(map[string]any), nil
+		return Block{Data: deepCopy(d).(map[string]any)}, nil
 	}
-	return nil, fmt.Errorf("block %s: not found", id)
+	return Block{}, fmt.Errorf("block %s: not found", id)
 }
 
-func (r *caseResolver) BlockDocumentByName(_ context.Context, slug, name string) (map[string]any, error) {
+func (r *caseResolver) BlockDocumentByName(_ context.Context, slug, name string) (Block, error) {
 	if d, ok := r.BlocksByName[slug+"/"+name]; ok {
-		return deepCopy(d).(map[string]any), nil
+		return Block{Data: deepCopy(d).(map[string]any)}, nil
 	}
-	return nil, fmt.Errorf("block %s/%s: not found", slug, name)
+	return Block{}, fmt.Errorf("block %s/%s: not found", slug, name)
 }
 
 func (r *caseResolver) Variable(_ context.Context, name string) (any, bool, error) {

@@ -27,7 +27,9 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -93,14 +95,25 @@ type notSetType struct{}
 
 var notSet any = notSetType{}
 
+// Block is a block document as templating reads it.
+type Block struct {
+	// Data is the document's data, secrets included.
+	Data map[string]any
+	// SecretFields are the keypaths of Data that the block's schema marks
+	// secret, as Prefect lists them in secret_fields: "password",
+	// "nested.token", and "headers.*" for every value under a key.
+	SecretFields []string
+	// Secret marks the whole document secret (a Secret block, a credentials
+	// block).
+	Secret bool
+}
+
 // Resolver reads what block and variable placeholders refer to.
 type Resolver interface {
-	// BlockDocument returns the data of the block document with this id
-	// (secrets included).
-	BlockDocument(ctx context.Context, id string) (map[string]any, error)
-	// BlockDocumentByName returns the data of a block document by type slug
-	// and name (secrets included).
-	BlockDocumentByName(ctx context.Context, typeSlug, name string) (map[string]any, error)
+	// BlockDocument returns the block document with this id.
+	BlockDocument(ctx context.Context, id string) (Block, error)
+	// BlockDocumentByName returns a block document by type slug and name.
+	BlockDocumentByName(ctx context.Context, typeSlug, name string) (Block, error)
 	// Variable returns a Prefect variable's value; found is false when the
 	// variable does not exist.
 	Variable(ctx context.Context, name string) (value any, found bool, err error)
@@ -113,6 +126,11 @@ type Options struct {
 	Resolver Resolver
 	// LookupEnv reads {{ $NAME }} placeholders; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// MarkSecret, when set, is called with the path in the rendered job
+	// configuration of each value that came from a secret source: a secret
+	// field of a block, a Secret block, a credentials block. Everything
+	// under that path is secret.
+	MarkSecret func(path []string)
 }
 
 // ApplyValues substitutes placeholders in template with values, as Prefect's
@@ -206,7 +224,7 @@ func getFromDict(values any, keypath string) any {
 // Like Python, a key that int() accepts indexes lists and strings and never
 // matches a (string) dict key; any other key is a dict key.
 func Lookup(values any, keypath string) (any, bool) {
-	keys := strings.Split(strings.ReplaceAll(strings.ReplaceAll(keypath, "[", "."), "]", ""), ".")
+	keys := keypathKeys(keypath)
 	cur := values
 	for _, key := range keys {
 		idx, isInt := pyInt(key)
@@ -491,7 +509,7 @@ func Render(ctx context.Context, baseJobTemplate map[string]any, values map[stri
 	}
 
 	out := applyValues(base, vars, lookupEnv)
-	resolved, err := ResolveBlockDocumentReferences(ctx, out, opts.Resolver)
+	resolved, err := resolveBlocks(ctx, out, opts.Resolver, opts.MarkSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -619,48 +637,61 @@ func deepMerge(dst, src map[string]any) map[string]any {
 // {{ prefect.blocks.TYPE.NAME[.KEYPATH] }} placeholders, as Prefect's
 // resolve_block_document_references does.
 func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolver) (any, error) {
-	byID := map[string]map[string]any{}
-	byName := map[[2]string]map[string]any{}
-	var resolve func(any) (any, error)
-	single := func(p placeholder, tmpl string) (any, error) {
+	return resolveBlocks(ctx, template, r, nil)
+}
+
+// resolveBlocks is ResolveBlockDocumentReferences reporting to mark (when
+// set) the path of every value that came from a secret source.
+func resolveBlocks(ctx context.Context, template any, r Resolver, mark func([]string)) (any, error) {
+	if mark == nil {
+		mark = func([]string) {}
+	}
+	byID := map[string]Block{}
+	byName := map[[2]string]Block{}
+	var resolve func(any, []string) (any, error)
+	// single resolves one placeholder; secret says whether the value came
+	// from a secret source.
+	single := func(p placeholder, tmpl string) (v any, secret bool, err error) {
 		// Python's str.replace drops every occurrence of the prefix.
 		parts := strings.SplitN(strings.ReplaceAll(p.name, blockPrefix, ""), ".", 3)
 		if len(parts) < 2 {
-			return nil, fmt.Errorf("invalid block placeholder format: '%s'. Expected format: prefect.blocks.<block-type-slug>.<block-document-name>", p.name)
+			return nil, false, fmt.Errorf("invalid block placeholder format: '%s'. Expected format: prefect.blocks.<block-type-slug>.<block-document-name>", p.name)
 		}
 		slug, name := parts[0], parts[1]
 		key := [2]string{slug, name}
-		data, ok := byName[key]
+		doc, ok := byName[key]
 		if !ok {
 			if r == nil {
-				return nil, fmt.Errorf("block placeholder %s: no resolver", p.full)
+				return nil, false, fmt.Errorf("block placeholder %s: no resolver", p.full)
 			}
 			d, err := r.BlockDocumentByName(ctx, slug, name)
 			if err != nil {
-				return nil, fmt.Errorf("block not found: '%s' of type '%s': %w", name, slug, err)
+				return nil, false, fmt.Errorf("block not found: '%s' of type '%s': %w", name, slug, err)
 			}
-			byName[key], data = d, d
+			byName[key], doc = d, d
 		}
+		data := doc.Data
 		var cur any = data
+		var at []string // the keypath into data of the value returned
 		if len(data) == 1 {
 			// A block holding only "value" (a system block such as Secret
 			// or JSON) resolves to that value unless the keypath already
 			// starts at it (Prefect 3.8.8's rule: "value", "value.x" or
 			// "value[0]" does; "values" does not).
 			if v, ok := data["value"]; ok && (len(parts) < 3 || !keypathAtValue(parts[2])) {
-				cur = v
+				cur, at = v, []string{"value"}
 			}
 		}
 		if len(parts) == 3 {
 			v, ok := Lookup(cur, parts[2])
 			if !ok {
-				return nil, fmt.Errorf("invalid template: %s. Could not resolve the keypath in the block document data (placeholder %s)", PyRepr(tmpl), p.full)
+				return nil, false, fmt.Errorf("invalid template: %s. Could not resolve the keypath in the block document data (placeholder %s)", PyRepr(tmpl), p.full)
 			}
-			cur = v
+			cur, at = v, append(at, keypathKeys(parts[2])...)
 		}
-		return deepCopy(cur), nil
+		return deepCopy(cur), doc.Secret || overlapsSecret(at, doc.SecretFields), nil
 	}
-	resolve = func(t any) (any, error) {
+	resolve = func(t any, path []string) (any, error) {
 		switch tt := t.(type) {
 		case map[string]any:
 			if refV, present := tt["$ref"]; present {
@@ -674,7 +705,7 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 						return nil, fmt.Errorf("block document reference: block_document_id is %s, want an id", typeName(id))
 					}
 					ids := PyStr(id)
-					data, ok := byID[ids]
+					doc, ok := byID[ids]
 					if !ok {
 						if r == nil {
 							return nil, fmt.Errorf("block reference %s: no resolver", ids)
@@ -683,14 +714,41 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 						if err != nil {
 							return nil, fmt.Errorf("block not found: ID '%s': %w", ids, err)
 						}
-						byID[ids], data = d, d
+						byID[ids], doc = d, d
 					}
-					return deepCopy(data), nil
+					if doc.Secret {
+						mark(slices.Clone(path))
+					} else {
+						for _, f := range doc.SecretFields {
+							keys := strings.Split(f, ".")
+							if keys[len(keys)-1] == "*" {
+								keys = keys[:len(keys)-1]
+							}
+							mark(append(slices.Clone(path), keys...))
+						}
+					}
+					return deepCopy(doc.Data), nil
 				}
 			}
-			return mapValues(tt, resolve)
+			out := make(map[string]any, len(tt))
+			for k, v := range tt {
+				nv, err := resolve(v, append(path, k))
+				if err != nil {
+					return nil, err
+				}
+				out[k] = nv
+			}
+			return out, nil
 		case []any:
-			return mapItems(tt, resolve)
+			out := make([]any, 0, len(tt))
+			for i, v := range tt {
+				nv, err := resolve(v, append(path, strconv.Itoa(i)))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, nv)
+			}
+			return out, nil
 		case string:
 			phs := findPlaceholders(tt)
 			hasBlock := false
@@ -701,14 +759,18 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 				return tt, nil
 			}
 			if len(phs) == 1 && phs[0].full == tt {
-				return single(phs[0], tt)
+				v, secret, err := single(phs[0], tt)
+				if secret {
+					mark(slices.Clone(path))
+				}
+				return v, err
 			}
 			out := tt
 			for _, p := range phs {
 				if p.kind != blockDocument {
 					continue
 				}
-				v, err := single(p, tt)
+				v, secret, err := single(p, tt)
 				if err != nil {
 					return nil, err
 				}
@@ -716,13 +778,38 @@ func ResolveBlockDocumentReferences(ctx context.Context, template any, r Resolve
 				case map[string]any, []any:
 					return nil, fmt.Errorf("invalid template: %s. Block placeholder %s resolved to a %s, which cannot be used for inline string substitution. Resolve a scalar attribute instead (e.g., '.value' or '.url')", PyRepr(tt), PyRepr(p.full), typeName(v))
 				}
+				if secret {
+					mark(slices.Clone(path))
+				}
 				out = strings.ReplaceAll(out, p.full, PyStr(v))
 			}
 			return out, nil
 		}
 		return t, nil
 	}
-	return resolve(template)
+	return resolve(template, nil)
+}
+
+// keypathKeys splits a Prefect keypath ("a.b[0].c") into its keys.
+func keypathKeys(keypath string) []string {
+	return strings.Split(strings.ReplaceAll(strings.ReplaceAll(keypath, "[", "."), "]", ""), ".")
+}
+
+// overlapsSecret says whether the value at keypath keys of a block's data
+// is, holds or lies within one of its secret fields ("*" matches any key).
+func overlapsSecret(keys []string, secretFields []string) bool {
+	for _, f := range secretFields {
+		fk := strings.Split(f, ".")
+		n := min(len(fk), len(keys))
+		match := true
+		for i := 0; i < n && match; i++ {
+			match = fk[i] == "*" || fk[i] == keys[i]
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
 
 func keypathAtValue(keypath string) bool {

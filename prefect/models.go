@@ -224,6 +224,7 @@ type BlockDocument struct {
 	BlockTypeName string         `json:"block_type_name"`
 	BlockSchemaID string         `json:"block_schema_id"`
 	BlockType     *BlockType     `json:"block_type"`
+	BlockSchema   *BlockSchema   `json:"block_schema"` // its fields say which data is secret
 	IsAnonymous   bool           `json:"is_anonymous"`
 }
 

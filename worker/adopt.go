@@ -347,7 +347,7 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 			w.submissionFailed(ctx, r, err)
 			return
 		}
-		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Cannot watch flow run '%s' after a worker restart: %v", r.id, w.red.Error(err)))
+		w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Cannot watch flow run '%s' after a worker restart: %v", r.id, w.redactorFor(r.id).Error(err)))
 		return
 	}
 	if group != "" {

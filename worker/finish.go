@@ -51,7 +51,7 @@ func (w *Worker) finish(ctx context.Context, r *run, o outcome) {
 		if reason == "" {
 			reason = "Azure gave no reason"
 		}
-		w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: container group %s failed to provision: %s", r.group, w.red.String(reason)))
+		w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: container group %s failed to provision: %s", r.group, reason))
 	}
 	switch o.kind {
 	case outCancelled, outVanished:
@@ -180,7 +180,7 @@ func (w *Worker) startStreaming(ctx context.Context, r *run) {
 				}
 			}
 			stdoutMu.Lock()
-			fmt.Fprint(w.cfg.Stdout, w.red.String(b.String()))
+			fmt.Fprint(w.cfg.Stdout, w.redactorFor(r.id).String(b.String()))
 			stdoutMu.Unlock()
 		}
 		final := false

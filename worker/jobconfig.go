@@ -97,6 +97,7 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 		Env:          map[string]string{},
 		Labels:       map[string]string{},
 		nullEnv:      map[string]bool{},
+		secretEnv:    map[string]bool{},
 	}
 	var err error
 	fail := func(field string, e error) error { return fmt.Errorf("job configuration field %q: %w", field, e) }
@@ -269,6 +270,31 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 		return nil, fail("arm_template", fmt.Errorf("must be an object, got %s", describe(at)))
 	}
 	return c, nil
+}
+
+// markSecret records where values from a secret source (see
+// jobtemplate.Options.MarkSecret) landed. They may land only where they
+// stay hidden: env (sent as secure values), the registry's password (or the
+// whole registry block) and aci_credentials (never sent). Anywhere else they
+// would reach Azure in plain text, so the run is refused, naming the field.
+func (c *jobConfig) markSecret(paths [][]string) error {
+	for _, p := range paths {
+		switch {
+		case len(p) >= 1 && p[0] == "env":
+			if len(p) == 1 {
+				for k := range c.Env {
+					c.secretEnv[k] = true
+				}
+			} else {
+				c.secretEnv[p[1]] = true
+			}
+		case len(p) >= 1 && p[0] == "aci_credentials":
+		case len(p) >= 1 && p[0] == "image_registry" && (len(p) == 1 || p[1] == "password"):
+		default:
+			return fmt.Errorf("job configuration field %q holds a value from a secret block field; secrets may go only in env (sent as secure values), image_registry.password and aci_credentials", strings.Join(p, "."))
+		}
+	}
+	return nil
 }
 
 func parseRegistry(v any) (*aci.Registry, error) {

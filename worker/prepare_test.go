@@ -2,6 +2,8 @@ package worker
 
 import (
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -260,14 +262,34 @@ func TestSecretRule(t *testing.T) {
 	}
 }
 
-func TestRedactor(t *testing.T) {
-	d := newRedactor("s3cret", "")
-	d.add("s3cret-longer")
-	if got := d.String("a s3cret-longer and s3cret"); got != "a *** and ***" {
-		t.Errorf("redacted %q", got)
+// Issue 16 item 5: redaction is per run. One run's short secret does not
+// garble anything; its long secret is hidden in its own lines only, and is
+// forgotten when the run leaves the worker; the worker's own secret is
+// hidden everywhere.
+func TestRedactionPerRun(t *testing.T) {
+	var buf strings.Builder
+	w := &Worker{ownSecrets: []string{"worker-own-secret"}, inflight: map[string]*run{}}
+	w.red = aci.NewRedactor(w.ownSecrets...)
+	log := slog.New(redactHandler{next: slog.NewTextHandler(&buf, nil), d: w.red, forRun: w.redactorFor})
+	w.setRunRedactor("a", "1", "run-a-secret-value")
+	w.setRunRedactor("b", "run-b-secret-value")
+	for _, tc := range []struct{ id, in, want string }{
+		{"a", "exit 1 after run-a-secret-value and worker-own-secret", "exit 1 after *** and ***"},
+		{"b", "1 run-a-secret-value run-b-secret-value", "1 run-a-secret-value ***"},
+		{"other", "run-a-secret-value worker-own-secret", "run-a-secret-value ***"},
+	} {
+		if got := w.redactorFor(tc.id).String(tc.in); got != tc.want {
+			t.Errorf("run %s: %q redacted to %q, want %q", tc.id, tc.in, got, tc.want)
+		}
 	}
-	if got := newRedactor().String("plain"); got != "plain" {
-		t.Errorf("nothing to redact: %q", got)
+	log.Info("failed: run-a-secret-value", "flow_run_id", "a", "err", errors.New("got run-a-secret-value"))
+	log.Info("unrelated: run-a-secret-value 1")
+	if got := buf.String(); strings.Count(got, "run-a-secret-value") != 1 || !strings.Contains(got, "unrelated: run-a-secret-value 1") {
+		t.Errorf("worker log:\n%s\nwant run a's secret hidden in its own line only", got)
+	}
+	w.runDone(&run{id: "a"})
+	if got := w.redactorFor("a").String("run-a-secret-value"); got != "run-a-secret-value" {
+		t.Errorf("after the run left: %q, want its redactor forgotten", got)
 	}
 }
 
@@ -290,7 +312,7 @@ func TestResolverWithholdsWorkerSecrets(t *testing.T) {
 	} {
 		r := &resolver{env: env, secrets: workerSecrets(env)}
 		tmpl := map[string]any{"job_configuration": map[string]any{"env": map[string]any{"X": tc.ref}}, "variables": map[string]any{}}
-		out, err := renderTemplate(t.Context(), tmpl, nil, r)
+		out, _, err := renderTemplate(t.Context(), tmpl, nil, r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,6 +336,79 @@ func TestResolverWithholdsWorkerSecrets(t *testing.T) {
 			if len(v) > 1 && strings.Contains(err.Error(), v) {
 				t.Errorf("%s: the refusal echoes a value: %v", tc.ref, err)
 			}
+		}
+	}
+}
+
+// Issue 16 item 2: a value from a secret source is sent as a secure value
+// whatever its variable's name, and refused where it would be plain text.
+func TestSecretProvenanceReachesPrepare(t *testing.T) {
+	const val = "from-a-secret-block-1"
+	cfg, err := parseJobConfig(jsonObj(t, `{"resource_group_name": "rg", "subscription_id": "sub", "arm_template": {},
+		"env": {"DB_URL": "from-a-secret-block-1", "OTHER": "plain-value-12345"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.markSecret([][]string{{"env", "DB_URL"}, {"aci_credentials"}, {"image_registry", "password"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ARMTemplate = nil
+	ri := runInfo{FlowRun: &prefect.FlowRun{ID: "0b4c7a52-9d3e-4f1a-8c2b-6e5d4f3a2b1c"}, Flow: &prefect.Flow{ID: "f", Name: "f"}}
+	rule, _ := newSecretRule(nil)
+	job, err := buildJob(ri, cfg, nil, rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range job.Env {
+		if want := e.Name == "DB_URL"; e.Secret != want {
+			t.Errorf("%s secret = %v, want %v", e.Name, e.Secret, want)
+		}
+	}
+	job.Image, job.Location = "img", "westeurope"
+	p, err := aci.Prepare(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(p.Template)
+	if strings.Contains(string(body), val) {
+		t.Errorf("the template body holds the secret block's value")
+	}
+	for _, path := range [][]string{{"command"}, {"image_registry", "username"}, {"arm_template", "resources", "0"}} {
+		c, _ := parseJobConfig(jsonObj(t, `{"resource_group_name": "rg", "subscription_id": "sub", "arm_template": {}}`))
+		err := c.markSecret([][]string{path})
+		if err == nil || !strings.Contains(err.Error(), strings.Join(path, ".")) {
+			t.Errorf("a secret value at %v: error %v, want a refusal naming the field", path, err)
+		}
+	}
+	// Where the whole env came from a secret source, all of it is secret.
+	c, _ := parseJobConfig(jsonObj(t, `{"resource_group_name": "rg", "subscription_id": "sub", "arm_template": {}, "env": {"A": "x", "B": "y"}}`))
+	if err := c.markSecret([][]string{{"env"}}); err != nil || !c.secretEnv["A"] || !c.secretEnv["B"] {
+		t.Errorf("whole env from a secret source: err %v, secret %v", err, c.secretEnv)
+	}
+}
+
+// Issue 16 item 2: a block's secrecy comes from its type (Secret,
+// credentials blocks) and its schema (secret_fields, format: password).
+func TestTemplateBlockSecrecy(t *testing.T) {
+	for _, tc := range []struct {
+		slug   string
+		fields map[string]any
+		secret bool
+		want   []string
+	}{
+		{"secret", nil, true, nil},
+		{"aws-credentials", nil, true, nil},
+		{"json", map[string]any{"secret_fields": []any{}}, false, nil},
+		{"webhook", map[string]any{"secret_fields": []any{"url", "headers.*"}}, false, []string{"headers.*", "url"}},
+		{"custom", map[string]any{"properties": map[string]any{"pw": map[string]any{"type": "string", "format": "password"}, "host": map[string]any{"type": "string"}}}, false, []string{"pw"}},
+	} {
+		doc := &prefect.BlockDocument{Data: map[string]any{}, BlockType: &prefect.BlockType{Slug: tc.slug}}
+		if tc.fields != nil {
+			doc.BlockSchema = &prefect.BlockSchema{Fields: tc.fields}
+		}
+		got := templateBlock(doc)
+		if got.Secret != tc.secret || !reflect.DeepEqual(got.SecretFields, tc.want) {
+			t.Errorf("%s: secret %v fields %v, want %v %v", tc.slug, got.Secret, got.SecretFields, tc.secret, tc.want)
 		}
 	}
 }

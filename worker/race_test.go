@@ -20,7 +20,7 @@ func TestStreamingWhileContainerIsNoted(t *testing.T) {
 		rw.Header().Set("Content-Type", "application/json")
 		io.WriteString(rw, `{"content":"2026-01-01T00:00:00Z hello\n"}`)
 	})
-	w := &Worker{cfg: Config{Stdout: io.Discard}, red: newRedactor()}
+	w := &Worker{cfg: Config{Stdout: io.Discard}, red: aci.NewRedactor()}
 	r := &run{id: "r", group: "g", tgt: &target{client: c, rg: "rg"}, cfg: &jobConfig{PollInterval: time.Millisecond}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -46,7 +46,7 @@ func TestKillsAreJoined(t *testing.T) {
 		}
 		<-r.Context().Done() // Azure never answers the delete
 	})
-	w := &Worker{cfg: Config{Stdout: io.Discard}, red: newRedactor(), log: slog.New(slog.DiscardHandler)}
+	w := &Worker{cfg: Config{Stdout: io.Discard}, red: aci.NewRedactor(), log: slog.New(slog.DiscardHandler)}
 	wt := newWatcher(w)
 	wd := &watched{r: &run{id: "r", group: "g", tgt: &target{client: c, rg: "rg"}, cfg: &jobConfig{}}}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/jobtemplate"
 
 	"github.com/aciworker/aciworker/prefect"
 )
@@ -23,20 +24,54 @@ type resolver struct {
 	refused []string
 }
 
-func (r *resolver) BlockDocument(ctx context.Context, id string) (map[string]any, error) {
+func (r *resolver) BlockDocument(ctx context.Context, id string) (jobtemplate.Block, error) {
 	b, err := r.pf.ReadBlockDocument(ctx, id)
 	if err != nil {
-		return nil, err
+		return jobtemplate.Block{}, err
 	}
-	return b.Data, nil
+	return templateBlock(b), nil
 }
 
-func (r *resolver) BlockDocumentByName(ctx context.Context, typeSlug, name string) (map[string]any, error) {
+func (r *resolver) BlockDocumentByName(ctx context.Context, typeSlug, name string) (jobtemplate.Block, error) {
 	b, err := r.pf.ReadBlockDocumentByName(ctx, typeSlug, name)
 	if err != nil {
-		return nil, err
+		return jobtemplate.Block{}, err
 	}
-	return b.Data, nil
+	return templateBlock(b), nil
+}
+
+// secretBlockType says whether every value of a block type is secret: the
+// Secret block, and credentials blocks (aws-credentials,
+// azure-container-instance-credentials, docker-registry-credentials, ...),
+// whose every field serves to authenticate.
+func secretBlockType(slug string) bool {
+	return slug == "secret" || strings.HasSuffix(slug, "-credentials") || slug == "credentials"
+}
+
+// templateBlock reads a block document's secrecy from its block type and
+// schema: Prefect's secret_fields (SecretStr, SecretDict, nested blocks'
+// secrets) and any top-level property of format "password".
+func templateBlock(b *prefect.BlockDocument) jobtemplate.Block {
+	out := jobtemplate.Block{Data: b.Data, Secret: secretBlockType(b.BlockTypeSlug())}
+	if b.BlockSchema == nil {
+		return out
+	}
+	if list, ok := b.BlockSchema.Fields["secret_fields"].([]any); ok {
+		for _, f := range list {
+			if s, ok := f.(string); ok && s != "" {
+				out.SecretFields = append(out.SecretFields, s)
+			}
+		}
+	}
+	if props, ok := b.BlockSchema.Fields["properties"].(map[string]any); ok {
+		for name, p := range props {
+			if pm, ok := p.(map[string]any); ok && pm["format"] == "password" && !slices.Contains(out.SecretFields, name) {
+				out.SecretFields = append(out.SecretFields, name)
+			}
+		}
+	}
+	slices.Sort(out.SecretFields)
+	return out
 }
 
 func (r *resolver) Variable(ctx context.Context, name string) (any, bool, error) {

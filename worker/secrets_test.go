@@ -109,3 +109,79 @@ func (b *bed) armCall(t *testing.T, method, url string) string {
 	}
 	return string(body)
 }
+
+// Issue 16 items 1-3 end to end, from a worker environment as a shared
+// docker-compose .env has it (the server's auth string equal to the
+// client's, the server's database URL with its password, the worker's Azure
+// secret): a run whose env reads a Secret block and a webhook block's
+// SecretStr url completes with both values in the container and nowhere
+// readable; a run reading {{ $AZURE_CLIENT_SECRET }} ends Crashed naming it
+// and creates nothing.
+func TestHostileEnvironmentAndDeployment(t *testing.T) {
+	t.Parallel()
+	s := authServer.Get(t)
+	b := newBed(t, s)
+	es := b.emu.Settings()
+	dbpw, blk, hook := "dbpw-"+randomSuffix()+randomSuffix(), "blk-"+randomSuffix()+randomSuffix(), "https://hooks.example/t-"+randomSuffix()+randomSuffix()
+	b.env = append(b.env, "PREFECT_SERVER_API_AUTH_STRING="+authString,
+		"PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://prefect:"+dbpw+"@db.internal:5432/prefect",
+		"AZURE_CLIENT_SECRET="+es.ClientSecret)
+	ctx := ctxFor(t, 3*time.Minute)
+	secretName, hookName := "dbpass-"+randomSuffix(), "hook-"+randomSuffix()
+	if _, err := b.pf.CreateBlockDocument(ctx, "secret", secretName, map[string]any{"value": blk}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pf.CreateBlockDocument(ctx, "webhook", hookName, map[string]any{"method": "POST", "url": hook, "headers": map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	b.createPool(nil)
+	jv := b.jobVars(standinCommand("-hash-env", "DB_PASS,HOOK_URL"))
+	jv["env"] = map[string]any{
+		"DB_PASS":  "{{ prefect.blocks.secret." + secretName + " }}",
+		"HOOK_URL": "{{ prefect.blocks.webhook." + hookName + ".url }}",
+	}
+	jv["keep_container_group"] = true
+	jv["stream_output"] = true
+	dep := b.deploy("hostile", t.TempDir(), "flows.py:x", jv)
+	ok := b.runDeployment(dep, nil)
+	bad := b.runDeployment(dep, map[string]any{"env": map[string]any{"LEAK": "{{ $AZURE_CLIENT_SECRET }}"}})
+	_, out, _ := b.startWorker()
+
+	if fr := b.waitFinal(ok, 2*time.Minute); fr.StateType != prefect.StateCompleted {
+		t.Fatalf("with server settings in the worker's environment the run ended %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
+	}
+	fr := b.waitFinal(bad, 2*time.Minute)
+	if fr.StateType != prefect.StateCrashed || !strings.Contains(stateMessage(fr), "AZURE_CLIENT_SECRET") {
+		t.Errorf("a run reading {{ $AZURE_CLIENT_SECRET }} ended %s (%s), want CRASHED naming the variable", fr.StateType, stateMessage(fr))
+	}
+	waitFor(t, 30*time.Second, "the container's hashes in the worker's output", func() (bool, error) {
+		for name, v := range map[string]string{"DB_PASS": blk, "HOOK_URL": hook} {
+			sum := sha256.Sum256([]byte(v))
+			if !strings.Contains(out.String(), "sha256 "+name+"="+hex.EncodeToString(sum[:])) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	base := b.emu.URL() + "/subscriptions/" + es.SubscriptionID + "/resourceGroups/" + es.ResourceGroup + "/providers/Microsoft.ContainerInstance/containerGroups"
+	list := b.armCall(t, "GET", base+"?api-version=2023-05-01")
+	var groups struct{ Value []struct{ Name string } }
+	if err := json.Unmarshal([]byte(list), &groups); err != nil {
+		t.Fatal(err)
+	}
+	if len(groups.Value) != 1 {
+		t.Fatalf("%d container groups, want the kept one only (the refused run creates nothing): %s", len(groups.Value), list)
+	}
+	surfaces := map[string]string{
+		"group list": list, "group GET": b.armCall(t, "GET", base+"/"+groups.Value[0].Name+"?api-version=2023-05-01"),
+		"worker output": out.String(), "logs of the run": b.logs(ok), "logs of the refused run": b.logs(bad),
+		"refusal": stateMessage(fr),
+	}
+	for where, text := range surfaces {
+		for name, v := range map[string]string{"Secret block": blk, "webhook url": hook, "database password": dbpw, "Azure secret": es.ClientSecret, "auth string": authString} {
+			if strings.Contains(text, v) {
+				t.Errorf("%s holds the %s", where, name)
+			}
+		}
+	}
+}

@@ -376,7 +376,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 		return submitErr("TypeError", err)
 	}
 	res := &resolver{pf: w.pf, env: w.environ, secrets: w.ownSecrets}
-	rendered, err := renderTemplate(ctx, template, values, res)
+	rendered, secretPaths, err := renderTemplate(ctx, template, values, res)
 	if err != nil {
 		return submitErr("ValueError", err)
 	}
@@ -386,6 +386,9 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	cfg, err := parseJobConfig(rendered)
 	if err != nil {
 		return submitErr("ValidationError", err)
+	}
+	if err := cfg.markSecret(secretPaths); err != nil {
+		return submitErr("ValueError", err)
 	}
 	if !r.adopted {
 		// An adopted run was warned when it was submitted.
@@ -404,8 +407,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 		return submitErr("ValidationError", err)
 	}
 	job.Withheld = w.ownSecrets
-	w.red.add(secretValues(job)...)
-	w.red.add(cfg.Credentials.ClientSecret)
+	w.setRunRedactor(r.id, append(secretValues(job), cfg.Credentials.ClientSecret)...)
 	p, err := aci.Prepare(job)
 	if err != nil {
 		return submitErr("ValueError", err)
@@ -448,7 +450,7 @@ func withDefaults(template map[string]any, values map[string]any) map[string]any
 // submissionFailed reports a run that failed before its container started
 // as Crashed, with the reason, and removes whatever was created.
 func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
-	err = w.red.Error(err)
+	err = w.redactorFor(r.id).Error(err)
 	w.runLog(r.id, prefect.LevelError, fmt.Sprintf("Failed to submit flow run '%s' to infrastructure: %v", r.fr.Name, err))
 	kind := "RuntimeError"
 	var se *submitError
@@ -456,7 +458,7 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 		kind = se.kind
 		err = se.err
 	}
-	if w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, w.red.String(err.Error()))) {
+	if w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, err)) {
 		w.cfg.Observer.RunFinished(prefect.StateCrashed)
 	}
 	if r.tgt != nil && r.group != "" {
@@ -472,6 +474,7 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 // Cancelled"), and its infrastructure is gone by the time a crash is
 // reported, which is what cancelling it would have achieved.
 func (w *Worker) proposeCrashed(ctx context.Context, id, message string) bool {
+	message = w.redactorFor(id).String(message)
 	st := prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message, StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 	var res *prefect.OrchestrationResult
 	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {

@@ -16,8 +16,15 @@ func mergeJobVariables(deployment, flowRun map[string]any) (map[string]any, erro
 	return jobtemplate.MergeJobVariablesStrict(deployment, flowRun)
 }
 
-func renderTemplate(ctx context.Context, base map[string]any, values map[string]any, r *resolver) (map[string]any, error) {
-	return jobtemplate.Render(ctx, base, values, jobtemplate.Options{Resolver: r, LookupEnv: r.LookupEnv})
+// renderTemplate renders the job configuration and returns, with it, the
+// paths of the values that came from a secret source.
+func renderTemplate(ctx context.Context, base map[string]any, values map[string]any, r *resolver) (map[string]any, [][]string, error) {
+	var secret [][]string
+	out, err := jobtemplate.Render(ctx, base, values, jobtemplate.Options{
+		Resolver: r, LookupEnv: r.LookupEnv,
+		MarkSecret: func(path []string) { secret = append(secret, path) },
+	})
+	return out, secret, err
 }
 
 func pyStr(v any) string { return jobtemplate.PyStr(v) }

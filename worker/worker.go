@@ -25,7 +25,8 @@ type Worker struct {
 	cfg   Config
 	pf    *prefect.Client
 	log   *slog.Logger
-	red   *redactor
+	red   *aci.Redactor // the worker's own secrets
+	reds  sync.Map      // flow run id -> *aci.Redactor of a run in flight
 	azure *azureClients
 	logs  *logShipper
 	// events delivers prefect.worker.* events in the background.
@@ -81,8 +82,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Azure.ClientSecret != "" {
 		w.ownSecrets = append(w.ownSecrets, cfg.Azure.ClientSecret)
 	}
-	w.red = newRedactor(w.ownSecrets...)
-	w.log = slog.New(redactHandler{next: cfg.Logger.Handler(), d: w.red}).With("worker", cfg.Name)
+	w.red = aci.NewRedactor(w.ownSecrets...)
+	w.log = slog.New(redactHandler{next: cfg.Logger.Handler(), d: w.red, forRun: w.redactorFor}).With("worker", cfg.Name)
 	if cfg.Limit > 0 {
 		w.slots = make(chan struct{}, cfg.Limit)
 	}
@@ -295,7 +296,7 @@ func (w *Worker) firstSync(ctx context.Context) error {
 // runLog writes a worker message to a flow run's logs in Prefect and to the
 // worker's own log.
 func (w *Worker) runLog(runID string, level int, msg string) {
-	msg = w.red.String(msg)
+	msg = w.redactorFor(runID).String(msg)
 	w.logs.add(runID, level, msg)
 	sl := slog.LevelInfo
 	switch {
@@ -332,6 +333,7 @@ func (w *Worker) runDone(r *run) {
 	if r.tgt != nil {
 		w.azure.release(r.tgt)
 	}
+	w.reds.Delete(r.id)
 }
 
 func (w *Worker) isInflight(id string) bool {
