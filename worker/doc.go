@@ -30,8 +30,11 @@
 // Secrets: PREFECT_API_KEY, PREFECT_API_AUTH_STRING and
 // PREFECT_CLIENT_CUSTOM_HEADERS always travel as secure values (secureString
 // deployment parameters, never in the template body). A pool or deployment
-// marks more with the job variable secret_env (a list of variable names),
-// and names ending in _SECRET, _PASSWORD, _TOKEN or _API_KEY are secret by
-// convention. Every value so marked is redacted from the worker's log and
-// from the messages it writes to flow runs.
+// marks more with the job variable secret_env (a list of variable names);
+// credential-shaped names and values, and values from Secret blocks, secret
+// block fields and credentials blocks, are secret whatever their name (see
+// secrets.go and the README's security section). Only client-side Prefect
+// settings reach the container, and {{ $VAR }} cannot read the worker's own
+// credentials. Each run's secrets are redacted from the worker's log and
+// from the messages it writes about that run.
 package worker
