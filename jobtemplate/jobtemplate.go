@@ -90,6 +90,37 @@ func findPlaceholders(s string) []placeholder {
 	return out
 }
 
+// EnvPlaceholders lists the names of the {{ $NAME }} placeholders in every
+// string of v (a JSON value), in order of first appearance, whether or not
+// templating would fill them: a value inserted by {{ env }} keeps its own
+// placeholders literally.
+func EnvPlaceholders(v any) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case string:
+			for _, p := range findPlaceholders(t) {
+				if n := strings.TrimLeft(p.name, envPrefix); p.kind == envVar && !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+		case map[string]any:
+			for _, k := range sortedKeys(t) {
+				walk(t[k])
+			}
+		case []any:
+			for _, x := range t {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
 // notSet marks a value that has no placeholder replacement (Python's NotSet).
 type notSetType struct{}
 

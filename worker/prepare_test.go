@@ -412,3 +412,43 @@ func TestTemplateBlockSecrecy(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16 item 3: with the stock template, a job variable env is inserted
+// by {{ env }} and its own {{ $AZURE_CLIENT_SECRET }} is left unfilled; it
+// is refused all the same, as is the credential's value filled in where the
+// deployment was made.
+func TestWithheldPlaceholdersAndValuesInJobVariables(t *testing.T) {
+	const azureSecret = "azure-secret-value"
+	env := map[string]string{"AZURE_CLIENT_SECRET": azureSecret, "HOME": "/home/w"}
+	tmpl, err := DefaultBaseJobTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		refuse string
+	}{
+		{"placeholder inserted by {{ env }}", map[string]any{"env": map[string]any{"LEAK": "{{ $AZURE_CLIENT_SECRET }}"}}, "AZURE_CLIENT_SECRET"},
+		{"absent azure credential", map[string]any{"command": "echo {{ $AZURE_CLIENT_CERTIFICATE_PASSWORD }}"}, "AZURE_CLIENT_CERTIFICATE_PASSWORD"},
+		{"value filled at deploy time", map[string]any{"env": map[string]any{"LEAK": "x" + azureSecret}}, "AZURE_CLIENT_SECRET"},
+		{"plain variable", map[string]any{"env": map[string]any{"H": "{{ $HOME }}"}}, ""},
+	} {
+		r := &resolver{env: env, secrets: workerSecrets(env), azure: map[string]string{"AZURE_CLIENT_SECRET": azureSecret}}
+		tc.values["resource_group_name"], tc.values["subscription_id"] = "rg", "sub"
+		if _, _, err := renderTemplate(t.Context(), tmpl, tc.values, r); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		r.checkPlaceholders(tc.values)
+		r.checkValues(tc.values)
+		err := r.refusal()
+		switch {
+		case tc.refuse == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refuse != "" && (err == nil || !strings.Contains(err.Error(), tc.refuse)):
+			t.Errorf("%s: error %v, want a refusal naming %s", tc.name, err, tc.refuse)
+		case err != nil && strings.Contains(err.Error(), azureSecret):
+			t.Errorf("%s: the refusal echoes the secret: %v", tc.name, err)
+		}
+	}
+}

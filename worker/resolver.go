@@ -20,8 +20,52 @@ import (
 type resolver struct {
 	pf      *prefect.Client
 	env     map[string]string
-	secrets []string // the worker's own secret values
+	secrets []string          // the worker's own secret values
+	azure   map[string]string // the worker's Azure credentials by variable name
 	refused []string
+}
+
+// checkValues refuses job variables that hold the value of one of the
+// worker's Azure credentials, e.g. a {{ $AZURE_CLIENT_SECRET }} filled in
+// where the deployment was made, naming the variable.
+func (r *resolver) checkValues(v any) {
+	switch t := v.(type) {
+	case string:
+		for _, name := range sortedKeys(r.azure) {
+			if s := r.azure[name]; len(s) >= aci.MinSecretLength && strings.Contains(t, s) {
+				r.refuse(name)
+			}
+		}
+	case map[string]any:
+		for _, x := range t {
+			r.checkValues(x)
+		}
+	case []any:
+		for _, x := range t {
+			r.checkValues(x)
+		}
+	}
+}
+
+// checkPlaceholders refuses every {{ $NAME }} placeholder of v that names a
+// withheld variable, even one templating leaves unfilled (a value inserted
+// by {{ env }} keeps its placeholders): it would be filled by whatever
+// templates the value next. The Azure credential chain's names are refused
+// even when the worker's environment does not set them.
+func (r *resolver) checkPlaceholders(v any) {
+	for _, name := range jobtemplate.EnvPlaceholders(v) {
+		if slices.Contains(azureCredentialEnv, strings.ToUpper(name)) {
+			r.refuse(name)
+		} else {
+			r.LookupEnv(name)
+		}
+	}
+}
+
+func (r *resolver) refuse(name string) {
+	if !slices.Contains(r.refused, name) {
+		r.refused = append(r.refused, name)
+	}
 }
 
 func (r *resolver) BlockDocument(ctx context.Context, id string) (jobtemplate.Block, error) {
@@ -87,10 +131,8 @@ func (r *resolver) Variable(ctx context.Context, name string) (any, bool, error)
 
 func (r *resolver) LookupEnv(name string) (string, bool) {
 	v, ok := r.env[name]
-	if ok && r.withheld(name, v) {
-		if !slices.Contains(r.refused, name) {
-			r.refused = append(r.refused, name)
-		}
+	if (ok && r.withheld(name, v)) || slices.Contains(azureCredentialEnv, strings.ToUpper(name)) {
+		r.refuse(name)
 		return "", false
 	}
 	return v, ok

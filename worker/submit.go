@@ -375,11 +375,13 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err != nil {
 		return submitErr("TypeError", err)
 	}
-	res := &resolver{pf: w.pf, env: w.environ, secrets: w.ownSecrets}
+	res := &resolver{pf: w.pf, env: w.environ, secrets: w.ownSecrets, azure: w.azureSecrets}
 	rendered, secretPaths, err := renderTemplate(ctx, template, values, res)
 	if err != nil {
 		return submitErr("ValueError", err)
 	}
+	res.checkPlaceholders(values)
+	res.checkValues(values)
 	if err := res.refusal(); err != nil {
 		return submitErr("ValueError", err)
 	}

@@ -36,6 +36,8 @@ type Worker struct {
 	baseEnv    map[string]string
 	environ    map[string]string
 	ownSecrets []string // the worker's own credentials: never printed, never readable by a deployment
+	// azureSecrets are the worker's Azure credentials by variable name.
+	azureSecrets map[string]string
 
 	mu       sync.Mutex
 	pool     *prefect.WorkPool
@@ -79,6 +81,15 @@ func New(cfg Config) (*Worker, error) {
 		}
 	}
 	w.ownSecrets = workerSecrets(w.environ)
+	w.azureSecrets = map[string]string{}
+	for _, k := range azureCredentialEnv {
+		if v := w.environ[k]; v != "" {
+			w.azureSecrets[k] = v
+		}
+	}
+	if cfg.Azure.ClientSecret != "" {
+		w.azureSecrets["AZURE_CLIENT_SECRET"] = cfg.Azure.ClientSecret
+	}
 	if cfg.Azure.ClientSecret != "" {
 		w.ownSecrets = append(w.ownSecrets, cfg.Azure.ClientSecret)
 	}
