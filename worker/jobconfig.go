@@ -431,8 +431,6 @@ func describeType(v any) string {
 // text. Fields that may hold credentials use describeType instead.
 func describe(v any) string {
 	switch x := v.(type) {
-	case nil:
-		return "null"
 	case string:
 		if len(x) > 60 {
 			return fmt.Sprintf("a string of %d characters", len(x))
@@ -444,12 +442,8 @@ func describe(v any) string {
 		return strconv.FormatBool(x)
 	case float64, int, int64:
 		return fmt.Sprint(x)
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "a list"
 	default:
-		return fmt.Sprintf("%T", v)
+		return describeType(v)
 	}
 }
 
