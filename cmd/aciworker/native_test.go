@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,9 @@ func TestStartAcceptsPrefectWorkerArguments(t *testing.T) {
 		{[]string{"--pool", "pool", "--install-policy", "if-not-present"}, ""},
 		{[]string{"--pool", "pool", "--install-policy", "never"}, ""},
 		{[]string{"--pool", "pool", "--no-create-pool-if-not-found"}, ""},
+		{[]string{"--pool", "pool", "--no-run-once", "--no-with-healthcheck", "--empty-work-queue", "--prompt", "--no-prompt"}, ""},
+		// --profile picks the profile: this one's API URL is refused by name.
+		{[]string{"--pool", "pool", "--profile", "broken"}, `PREFECT_API_URL) "ftp://nowhere" is not an http(s) URL`},
 		{[]string{"--pool", "pool", "--install-policy", "sometimes"}, `--install-policy "sometimes"`},
 		{[]string{"--pool", "pool", "--type", "kubernetes"}, `--type "kubernetes"`},
 		{[]string{"--type", "azure-container-instance"}, "--pool is required"},
@@ -51,7 +56,15 @@ func TestStartAcceptsPrefectWorkerArguments(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
-			deps := cmdDeps{getenv: func(string) string { return "" }, environ: func() []string { return []string{"HOME=" + t.TempDir()} }}
+			home := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(home, ".prefect"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			profiles := "active = \"empty\"\n[profiles.empty]\n[profiles.broken]\nPREFECT_API_URL = \"ftp://nowhere\"\n"
+			if err := os.WriteFile(filepath.Join(home, ".prefect", "profiles.toml"), []byte(profiles), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			deps := cmdDeps{getenv: func(string) string { return "" }, environ: func() []string { return []string{"HOME=" + home} }}
 			root := newRootCmd()
 			for _, c := range root.Commands() {
 				if c.Name() == "start" {

@@ -21,10 +21,15 @@ type startSettings struct {
 	deps     cmdDeps
 }
 
-func loadSettings(deps cmdDeps) (*startSettings, error) {
+// loadSettings resolves the settings; profile, when set (--profile),
+// chooses the profile as PREFECT_PROFILE would.
+func loadSettings(deps cmdDeps, profile string) (*startSettings, error) {
 	var env []string
 	if deps.environ != nil {
 		env = deps.environ()
+	}
+	if profile != "" {
+		env = append(env, "PREFECT_PROFILE="+profile)
 	}
 	s, err := prefectsettings.Load(prefectsettings.Options{Environ: env})
 	if err != nil {

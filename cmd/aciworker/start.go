@@ -37,6 +37,10 @@ type startFlags struct {
 	createPool        bool
 	noCreatePool      bool
 	installPolicy     string
+	// The rest of `prefect worker start`'s arguments: negative forms,
+	// the profile to use, and the CLI's prompt toggle.
+	noRunOnce, noHealthcheck, emptyQueues, prompt, noPrompt bool
+	profile                                                 string
 	emulator          bool
 	debug             bool
 	metricsAddr       string
@@ -89,6 +93,15 @@ offline) re-adopts them and sees them to the end. A second signal exits at once.
 	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist (--no-create-pool-if-not-found: exit at once when it is missing)")
 	fs.BoolVar(&f.noCreatePool, "no-create-pool-if-not-found", false, "exit at once, naming the pool, when the work pool does not exist")
 	fs.StringVar(&f.installPolicy, "install-policy", "prompt", "accepted for 'prefect worker start' compatibility (always, if-not-present, never, prompt); aciworker installs nothing")
+	fs.StringVar(&f.profile, "profile", "", "the Prefect profile to read settings from (default $PREFECT_PROFILE, else the active one)")
+	fs.BoolVar(&f.noRunOnce, "no-run-once", false, "the default: keep polling")
+	fs.BoolVar(&f.noHealthcheck, "no-with-healthcheck", false, "the default: no health check server")
+	fs.BoolVar(&f.emptyQueues, "empty-work-queue", false, "poll every queue of the pool (clears --work-queue)")
+	fs.BoolVar(&f.prompt, "prompt", false, "accepted for 'prefect worker start' compatibility; aciworker never prompts")
+	fs.BoolVar(&f.noPrompt, "no-prompt", false, "accepted for 'prefect worker start' compatibility; aciworker never prompts")
+	for _, name := range []string{"no-run-once", "no-with-healthcheck", "empty-work-queue", "prompt", "no-prompt"} {
+		_ = fs.MarkHidden(name)
+	}
 	fs.BoolVar(&f.emulator, "emulator", false, "start the local Azure emulator in this process and use it instead of Azure")
 	fs.BoolVar(&f.debug, "debug", false, "log debug messages (the same as PREFECT_LOGGING_LEVEL=DEBUG)")
 	f.logs.register(fs)
@@ -126,7 +139,16 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 	if f.noCreatePool {
 		f.createPool = false
 	}
-	settings, err := loadSettings(deps)
+	if f.noRunOnce {
+		f.runOnce = false
+	}
+	if f.noHealthcheck {
+		f.healthcheck = false
+	}
+	if f.emptyQueues {
+		f.queues = nil
+	}
+	settings, err := loadSettings(deps, f.profile)
 	if err != nil {
 		return usageError("Prefect settings: %v", err)
 	}
