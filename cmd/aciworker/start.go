@@ -41,10 +41,10 @@ type startFlags struct {
 	// the profile to use, and the CLI's prompt toggle.
 	noRunOnce, noHealthcheck, emptyQueues, prompt, noPrompt bool
 	profile                                                 string
-	emulator          bool
-	debug             bool
-	metricsAddr       string
-	logs              logFlags
+	emulator                                                bool
+	debug                                                   bool
+	metricsAddr                                             string
+	logs                                                    logFlags
 }
 
 func newStartCmd() *cobra.Command { return newStartCmdWith(processDeps()) }
