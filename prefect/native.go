@@ -89,9 +89,15 @@ func (c *Client) ServerVersion(ctx context.Context) (string, error) {
 }
 
 // ReadEvents returns recent events whose name starts with one of prefixes
-// (POST /events/filter), for checks that read back what a worker emitted.
-func (c *Client) ReadEvents(ctx context.Context, prefixes []string, limit int) ([]Event, error) {
-	body := map[string]any{"filter": map[string]any{"event": map[string]any{"prefix": prefixes}}, "limit": limit}
+// and, when resourceIDs is set, whose resource is one of them (POST
+// /events/filter), for checks that read back what a worker emitted. The
+// server takes at most 50 events per page.
+func (c *Client) ReadEvents(ctx context.Context, prefixes, resourceIDs []string, limit int) ([]Event, error) {
+	filter := map[string]any{"event": map[string]any{"prefix": prefixes}}
+	if len(resourceIDs) > 0 {
+		filter["resource"] = map[string]any{"id": resourceIDs}
+	}
+	body := map[string]any{"filter": filter, "limit": limit}
 	var out struct {
 		Events []Event `json:"events"`
 	}

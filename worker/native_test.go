@@ -217,7 +217,7 @@ func checkWorkerEvents(t *testing.T, b *bed, workerName, runID string) {
 	resource := "prefect.worker.azure-container-instance." + strings.ToLower(workerName)
 	byName := map[string]prefect.Event{}
 	waitFor(t, 60*time.Second, "the worker's four events", func() (bool, error) {
-		evs, err := b.pf.ReadEvents(context.Background(), []string{"prefect.worker."}, 200)
+		evs, err := b.pf.ReadEvents(context.Background(), []string{"prefect.worker."}, []string{resource}, 50)
 		if err != nil {
 			return false, err
 		}
