@@ -222,9 +222,17 @@ func checkWorkerEvents(t *testing.T, b *bed, workerName, runID string) {
 			return false, err
 		}
 		for _, ev := range evs {
-			if ev.Resource["prefect.resource.id"] == resource {
-				byName[ev.Event] = ev
+			// The worker ran two flow runs: keep the run events of runID.
+			if ev.Event == worker.EventSubmittedRun || ev.Event == worker.EventExecutedRun {
+				mine := false
+				for _, r := range ev.Related {
+					mine = mine || r["prefect.resource.id"] == "prefect.flow-run."+runID
+				}
+				if !mine {
+					continue
+				}
 			}
+			byName[ev.Event] = ev
 		}
 		return len(byName) == 4, fmt.Errorf("have %d of 4", len(byName))
 	})
