@@ -59,17 +59,39 @@ func (w *Worker) observeSubmitted(r *run, now time.Time) {
 // with and tells the observer. The worker's own verdict is not enough:
 // a container that exited 1 may belong to a flow that Failed on its own
 // or to one the worker reported Crashed, and only Prefect knows which.
-func (w *Worker) observeFinal(ctx context.Context, id string) {
-	if !w.observed() || ctx.Err() != nil {
+func (w *Worker) observeFinal(ctx context.Context, r *run) {
+	if !w.observed() || ctx.Err() != nil || r.finishCounted.Load() {
 		return
 	}
 	var fr *prefect.FlowRun
 	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
-		fr, err = w.pf.ReadFlowRun(ctx, id)
+		fr, err = w.pf.ReadFlowRun(ctx, r.id)
 		return err
 	})
 	if err != nil || !isTerminal(fr.StateType) {
 		return
 	}
-	w.cfg.Observer.RunFinished(fr.StateType)
+	w.observeFinished(r, fr.StateType)
+}
+
+// observeFinished tells the observer how r ended, once per run.
+func (w *Worker) observeFinished(r *run, stateType string) {
+	if r.finishCounted.CompareAndSwap(false, true) {
+		w.cfg.Observer.RunFinished(stateType)
+	}
+}
+
+// Unfinished is the number of runs in flight whose end the worker has not
+// yet seen: a run whose flow run is final but whose container group is
+// still being removed no longer counts.
+func (w *Worker) Unfinished() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, r := range w.inflight {
+		if r == nil || !r.finishCounted.Load() {
+			n++
+		}
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
@@ -14,6 +15,9 @@ import (
 
 // run is one flow run the worker submits or watches.
 type run struct {
+	// finishCounted: the Observer has heard how the run ended (once).
+	finishCounted atomic.Bool
+
 	id      string
 	fr      prefect.FlowRun
 	poolID  string
@@ -114,7 +118,7 @@ func (w *Worker) follow(ctx context.Context, r *run) {
 	case o := <-r.outcome:
 		w.finish(ctx, r, o)
 		if o.kind != outRunGone {
-			w.observeFinal(ctx, r.id)
+			w.observeFinal(ctx, r)
 		}
 	}
 }
@@ -461,7 +465,7 @@ func (w *Worker) submissionFailed(ctx context.Context, r *run, err error) {
 		err = se.err
 	}
 	if w.proposeCrashed(ctx, r.id, fmt.Sprintf("Failed to submit flow run to infrastructure: %s: %v", kind, err)) {
-		w.cfg.Observer.RunFinished(prefect.StateCrashed)
+		w.observeFinished(r, prefect.StateCrashed)
 	}
 	if r.tgt != nil && r.group != "" {
 		// A group that failed to provision is always deleted, kept or not.

@@ -150,6 +150,11 @@ func (wt *watcher) round(parent context.Context) bool {
 		if o.PrefectKnown {
 			o.RunMissing = !found
 			o.StateType = fr.StateType
+			if found && isTerminal(fr.StateType) {
+				// Counted when first seen final, not after the container
+				// has ended and been removed: a round or two sooner.
+				w.observeFinished(wd.r, fr.StateType)
+			}
 		}
 		if m, ok := lists[wd.r.tgt.listKey()]; ok {
 			o.ListKnown = true

@@ -209,7 +209,7 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 	if f.healthcheck || f.metricsAddr != "" {
 		m = metrics.New(func() int {
 			if w := inFlight.Load(); w != nil {
-				return w.InFlight()
+				return w.Unfinished()
 			}
 			return 0
 		})

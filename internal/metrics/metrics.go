@@ -102,7 +102,7 @@ func New(inFlight func() int) *Metrics {
 	if inFlight != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "aciworker_flow_runs_in_flight",
-			Help: "Flow runs the worker is submitting or watching.",
+			Help: "Flow runs the worker is submitting or watching whose end it has not yet seen.",
 		}, func() float64 { return float64(inFlight()) }))
 	}
 	// Both kinds of removal show as 0 before the first one.
