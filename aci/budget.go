@@ -3,7 +3,6 @@ package aci
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,12 +12,13 @@ import (
 	"github.com/aciworker/aciworker/internal/backoff"
 )
 
-// budget is the request budget of one subscription, shared by every client
-// of it in the process: token buckets for reads and for writes and deletes,
-// plus a shared pause after a 429 so that one throttled request holds back
-// all the others until Azure's Retry-After has passed, instead of each
-// goroutine discovering the throttle on its own.
-type budget struct {
+// Budget is a request budget for Azure: token buckets for reads and for
+// writes and deletes, plus a shared pause after a 429 so that one throttled
+// request holds back all the others until Azure's Retry-After has passed,
+// instead of each goroutine discovering the throttle on its own. Every
+// request of a Client spends its budget; clients given the same Budget
+// (Settings.Budget) share it, as the clients of one subscription should.
+type Budget struct {
 	mu          sync.Mutex
 	reads       bucket
 	writes      bucket
@@ -46,7 +46,7 @@ func (b *bucket) reserve(now time.Time) time.Duration {
 	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
-func newBudget(clock backoff.Clock, readRate float64, readBurst int, writeRate float64, writeBurst int) *budget {
+func newBudget(clock backoff.Clock, readRate float64, readBurst int, writeRate float64, writeBurst int) *Budget {
 	if readRate <= 0 {
 		readRate = DefaultReadsPerSecond
 	}
@@ -59,28 +59,21 @@ func newBudget(clock backoff.Clock, readRate float64, readBurst int, writeRate f
 	if writeBurst <= 0 {
 		writeBurst = DefaultWriteBurst
 	}
-	return &budget{
+	return &Budget{
 		reads:  bucket{rate: readRate, burst: float64(readBurst), tokens: float64(readBurst)},
 		writes: bucket{rate: writeRate, burst: float64(writeBurst), tokens: float64(writeBurst)},
 		clock:  backoff.Or(clock),
 	}
 }
 
-var budgets sync.Map // "endpoint|subscription" -> *budget
-
-// budgetFor returns the process-wide budget of a subscription; the first
-// client of a subscription sets its rates.
-func budgetFor(endpoint, subscription string, s Settings) *budget {
-	key := strings.ToLower(strings.TrimRight(endpoint, "/") + "|" + subscription)
-	if b, ok := budgets.Load(key); ok {
-		return b.(*budget)
-	}
-	b, _ := budgets.LoadOrStore(key, newBudget(s.Clock, s.ReadsPerSecond, s.ReadBurst, s.WritesPerSecond, s.WriteBurst))
-	return b.(*budget)
+// NewBudget returns a budget with the rates of s (defaults for zeros),
+// paced by s.Clock.
+func NewBudget(s Settings) *Budget {
+	return newBudget(s.Clock, s.ReadsPerSecond, s.ReadBurst, s.WritesPerSecond, s.WriteBurst)
 }
 
 // acquire waits for a token of the right kind and for any shared pause.
-func (b *budget) acquire(ctx context.Context, write bool) error {
+func (b *Budget) acquire(ctx context.Context, write bool) error {
 	b.mu.Lock()
 	now := b.clock.Now()
 	bk := &b.reads
@@ -108,7 +101,7 @@ func (b *budget) acquire(ctx context.Context, write bool) error {
 }
 
 // pause holds every request of the subscription back for d.
-func (b *budget) pause(d time.Duration) {
+func (b *Budget) pause(d time.Duration) {
 	b.throttled.Add(1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -118,14 +111,14 @@ func (b *budget) pause(d time.Duration) {
 }
 
 // pauseLeft is how long the shared pause still lasts.
-func (b *budget) pauseLeft() time.Duration {
+func (b *Budget) pauseLeft() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.pausedUntil.Sub(b.clock.Now())
 }
 
 // budgetPolicy applies the budget to every attempt, retries included.
-type budgetPolicy struct{ b *budget }
+type budgetPolicy struct{ b *Budget }
 
 func (p budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
 	m := req.Raw().Method

@@ -14,7 +14,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
@@ -183,7 +182,7 @@ type Client struct {
 	deployments *armdeployments.DeploymentsClient
 	groups      *armcontainerinstance.ContainerGroupsClient
 	containers  *armcontainerinstance.ContainersClient
-	budget      *budget
+	budget      *Budget
 	clock       backoff.Clock
 	log         *slog.Logger
 
@@ -201,7 +200,10 @@ func NewClient(subscriptionID string, cred azcore.TokenCredential, s Settings) (
 		return nil, err
 	}
 	cfg := s.Cloud()
-	b := budgetFor(cfg.Services[cloud.ResourceManager].Endpoint, subscriptionID, s)
+	b := s.Budget
+	if b == nil {
+		b = NewBudget(s)
+	}
 	retry := policy.RetryOptions{
 		MaxRetries:    s.MaxRetries,
 		RetryDelay:    s.RetryDelay,

@@ -31,7 +31,7 @@ type Job struct {
 	Image          string // "" -> keep the template's image
 	Entrypoint     string // "" -> none; otherwise put in front of the command
 	Command        []string
-	CPU, MemoryGB  float64 // used to render the default template; 0 -> 1.0
+	CPU, MemoryGB  float64 // a worker-style template's {{ cpu }} and {{ memory }}; 0 -> 1.0
 	GPUCount       int
 	GPUSKU         string
 	Env            []EnvVar
@@ -41,8 +41,8 @@ type Job struct {
 	DNSServers     []string
 	Location       string
 	Tags           map[string]string
-	// Template is a rendered ARM template (no {{ }} left). nil uses the
-	// default template rendered from the job.
+	// Template is the rendered ARM template to deploy (no {{ }} left);
+	// required. prefectaci.DefaultTemplate renders Prefect's stock one.
 	Template map[string]any
 	// Withheld are secrets the job does not send but that must not appear
 	// in the template body either, e.g. the worker's own credentials.
@@ -83,21 +83,8 @@ const (
 	maxTags     = 50
 )
 
-// SecretEnvNames are always sent as secure values, whoever builds the job:
-// they carry Prefect credentials.
-var SecretEnvNames = []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_CLIENT_CUSTOM_HEADERS"}
-
 // GPUSKUs are the SKUs the 2023-05-01 ACI API accepts.
 var GPUSKUs = []string{"K80", "P100", "V100"}
-
-func isSecretEnvName(name string) bool {
-	for _, s := range SecretEnvNames {
-		if strings.EqualFold(s, name) {
-			return true
-		}
-	}
-	return false
-}
 
 var (
 	deploymentNameRE = regexp.MustCompile(`^[-\w._()]{1,64}$`)

@@ -2,93 +2,20 @@ package aci
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/aciworker/aciworker/jobtemplate"
+	"github.com/aciworker/aciworker/internal/jsonvalue"
 )
 
 // SecretParameterPrefix starts the names of the secureString parameters
 // Prepare adds; a number follows, bumped past any name the template already
 // declares.
 const SecretParameterPrefix = "aciworkerSecret"
-
-// TemplateValues are the job variables a worker-style ARM template may
-// reference as {{ name }}: the same names as the work pool's job variables.
-// Secret environment variables are left out so that a template cannot copy
-// them into its body.
-func TemplateValues(job Job) map[string]any {
-	cpu, mem := job.CPU, job.MemoryGB
-	if cpu == 0 {
-		cpu = DefaultCPU
-	}
-	if mem == 0 {
-		mem = DefaultMemoryGB
-	}
-	v := map[string]any{
-		"cpu":    pyFloat(cpu),
-		"memory": pyFloat(mem),
-	}
-	if job.Image != "" {
-		v["image"] = job.Image
-	}
-	if len(job.Command) > 0 {
-		v["command"] = shellJoin(job.Command)
-	}
-	if job.Entrypoint != "" {
-		v["entrypoint"] = job.Entrypoint
-	}
-	if job.GroupName != "" {
-		v["name"] = job.GroupName
-	}
-	if job.GPUCount != 0 {
-		v["gpu_count"] = json.Number(strconv.Itoa(job.GPUCount))
-	}
-	if job.GPUSKU != "" {
-		v["gpu_sku"] = job.GPUSKU
-	}
-	if len(job.Identities) > 0 {
-		v["identities"] = stringsToAny(job.Identities)
-	}
-	if len(job.SubnetIDs) > 0 {
-		v["subnet_ids"] = stringsToAny(job.SubnetIDs)
-	}
-	if len(job.DNSServers) > 0 {
-		v["dns_servers"] = stringsToAny(job.DNSServers)
-	}
-	env := map[string]any{}
-	for _, e := range job.Env {
-		if !e.Secret && !isSecretEnvName(e.Name) {
-			env[e.Name] = e.Value
-		}
-	}
-	v["env"] = env
-	return v
-}
-
-// RenderTemplate fills a worker-style ARM template's {{ }} placeholders
-// from the job. The template is not modified.
-func RenderTemplate(template map[string]any, job Job) (map[string]any, error) {
-	out := jobtemplate.ApplyValues(deepCopy(template), TemplateValues(job))
-	m, ok := out.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("rendering the ARM template gave %T, not an object", out)
-	}
-	return m, nil
-}
-
-// DefaultTemplate is the work pool's default ARM template rendered from the
-// job.
-func DefaultTemplate(job Job) (map[string]any, error) {
-	t, err := DefaultARMTemplate()
-	if err != nil {
-		return nil, err
-	}
-	return RenderTemplate(t, job)
-}
 
 // Prepare turns a job into the ARM deployment to submit, applying to the
 // template's first resource and its first container the same edits as
@@ -100,17 +27,12 @@ func Prepare(job Job) (*Prepared, error) {
 	if err := job.validate(); err != nil {
 		return nil, err
 	}
-	var tmpl map[string]any
 	if job.Template == nil {
-		t, err := DefaultTemplate(job)
-		if err != nil {
-			return nil, fmt.Errorf("default ARM template: %w", err)
-		}
-		tmpl = t
-	} else {
-		tmpl = deepCopy(job.Template)
+		// The stock template is Prefect's (package prefectaci); this
+		// package edits whatever template the caller brings.
+		return nil, errors.New("job Template is empty: give the ARM template to deploy")
 	}
-	p := &preparer{job: &job, tmpl: tmpl}
+	p := &preparer{job: &job, tmpl: jsonvalue.Copy(job.Template)}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
@@ -359,7 +281,7 @@ func (p *preparer) setEnv() error {
 	}
 	for _, name := range order {
 		e := byName[name]
-		if e.Secret || isSecretEnvName(e.Name) {
+		if e.Secret {
 			ref := p.newSecretParam(e.Value, "environment variable "+e.Name+" (set by aciworker)")
 			env = append(env, map[string]any{"name": e.Name, "secureValue": ref})
 		} else {
@@ -651,38 +573,12 @@ func toFloat(v any) (float64, bool) {
 	return 0, false
 }
 
-// pyFloat spells a float as Python's str() does for the values a job uses,
-// so 1 stays "1.0" as in prefect-azure's rendered templates.
-func pyFloat(f float64) json.Number {
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".eE") {
-		s += ".0"
-	}
-	return json.Number(s)
-}
-
 func stringsToAny(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
 		out[i] = s
 	}
 	return out
-}
-
-// shellJoin quotes argv as a POSIX shell would need it, the inverse of the
-// shlex.split prefect-azure applies to a command string.
-func shellJoin(argv []string) string {
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		if a != "" && !strings.ContainsFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./-_", r))
-		}) {
-			parts[i] = a
-			continue
-		}
-		parts[i] = "'" + strings.ReplaceAll(a, "'", `'"'"'`) + "'"
-	}
-	return strings.Join(parts, " ")
 }
 
 func sortSecrets(s []string) []string {
@@ -694,29 +590,4 @@ func sortSecrets(s []string) []string {
 		return strings.Compare(a, b)
 	})
 	return slices.Compact(s)
-}
-
-// deepCopy copies a decoded JSON value so that Prepare never changes the
-// caller's template.
-func deepCopy[T any](v T) T {
-	return any(copyJSON(v)).(T)
-}
-
-func copyJSON(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = copyJSON(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = copyJSON(e)
-		}
-		return s
-	default:
-		return v
-	}
 }

@@ -1,4 +1,4 @@
-package aci
+package aci_test
 
 import (
 	"bytes"
@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator/armtemplate"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -37,27 +39,27 @@ func decodeJSON(t testing.TB, s string) map[string]any {
 	return m
 }
 
-func fullJob() Job {
-	return Job{
+func fullJob() aci.Job {
+	return aci.Job{
 		GroupName:  "my-flow-0f1e2d3c",
 		Image:      "myregistry.azurecr.io/flows:1.2",
-		Entrypoint: DefaultEntrypoint,
+		Entrypoint: aci.DefaultEntrypoint,
 		Command:    []string{"prefect", "flow-run", "execute", "[not-an-expression]"},
 		CPU:        2,
 		MemoryGB:   3.5,
 		GPUCount:   1,
 		GPUSKU:     "V100",
-		Env: []EnvVar{
+		Env: []aci.EnvVar{
 			{Name: "PREFECT_API_URL", Value: "http://prefect:4200/api"},
-			{Name: "PREFECT_API_KEY", Value: secretKey},
-			{Name: "PREFECT_API_AUTH_STRING", Value: secretAuth},
-			{Name: "PREFECT_CLIENT_CUSTOM_HEADERS", Value: secretHdr},
+			{Name: "PREFECT_API_KEY", Value: secretKey, Secret: true},
+			{Name: "PREFECT_API_AUTH_STRING", Value: secretAuth, Secret: true},
+			{Name: "PREFECT_CLIENT_CUSTOM_HEADERS", Value: secretHdr, Secret: true},
 			{Name: "USER_TOKEN", Value: secretTok, Secret: true},
 			{Name: "LIST", Value: `["a","b"]`},
 			{Name: "PREFECT_API_URL", Value: "http://prefect:4200/api/v2"},
 		},
 		Identities: []string{testIdentity},
-		Registry:   &Registry{Server: "myregistry.azurecr.io", Username: "bob", Password: secretPass},
+		Registry:   &aci.Registry{Server: "myregistry.azurecr.io", Username: "bob", Password: secretPass},
 		SubnetIDs:  []string{testSubnet},
 		DNSServers: []string{"10.0.0.10"},
 		Location:   "westeurope",
@@ -136,32 +138,41 @@ func TestPrepareGolden(t *testing.T) {
 	t.Parallel()
 	mi := fullJob()
 	mi.GroupName = "mi-run"
-	mi.Registry = &Registry{Server: "myregistry.azurecr.io", Identity: strings.Replace(testIdentity, "id1", "acrpull", 1)}
+	mi.Registry = &aci.Registry{Server: "myregistry.azurecr.io", Identity: strings.Replace(testIdentity, "id1", "acrpull", 1)}
 	mi.GPUCount, mi.Command, mi.Tags = 0, nil, nil
 
 	custom := fullJob()
 	custom.Template = decodeJSON(t, customTemplate)
 	custom.Location = ""
 
-	userEnv := Job{
+	userEnv := aci.Job{
 		GroupName: "user-env",
 		Command:   []string{"prefect", "flow-run", "execute"},
-		Env: []EnvVar{
+		Env: []aci.EnvVar{
 			{Name: "PREFECT_API_URL", Value: "http://prefect/api"},
-			{Name: "PREFECT_API_KEY", Value: secretKey},
+			{Name: "PREFECT_API_KEY", Value: secretKey, Secret: true},
 		},
-		Registry: &Registry{Server: "index.docker.io", Username: "bob", Password: secretPass},
+		Registry: &aci.Registry{Server: "index.docker.io", Username: "bob", Password: secretPass},
 		Template: decodeJSON(t, userEnvTemplate),
 	}
-	minimal := Job{GroupName: "aciworker-run-0a1b2c3d", DeploymentName: "aciworker-run-0a1b2c3d", Image: DefaultImage, Entrypoint: DefaultEntrypoint, Command: []string{"echo", "hello"}}
+	minimal := aci.Job{GroupName: "aciworker-run-0a1b2c3d", DeploymentName: "aciworker-run-0a1b2c3d", Image: aci.DefaultImage, Entrypoint: aci.DefaultEntrypoint, Command: []string{"echo", "hello"}}
 
+	// The stock cases deploy Prefect's default template, rendered from the
+	// job as the worker and `aciworker run` do.
+	stock := func(j aci.Job) aci.Job {
+		var err error
+		if j.Template, err = prefectaci.DefaultTemplate(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
 	tests := []struct {
 		name string
-		job  Job
+		job  aci.Job
 	}{
-		{"stock", fullJob()},
-		{"stock-minimal", minimal},
-		{"stock-managed-identity", mi},
+		{"stock", stock(fullJob())},
+		{"stock-minimal", stock(minimal)},
+		{"stock-managed-identity", stock(mi)},
 		{"custom-colliding-parameter", custom},
 		{"custom-user-environment", userEnv},
 	}
@@ -172,7 +183,7 @@ func TestPrepareGolden(t *testing.T) {
 			if tc.job.Template != nil {
 				before, _ = json.Marshal(tc.job.Template)
 			}
-			p, err := Prepare(tc.job)
+			p, err := aci.Prepare(tc.job)
 			if err != nil {
 				t.Fatalf("Prepare: %v", err)
 			}
@@ -217,7 +228,7 @@ var paramRefRE = regexp.MustCompile(`(?i)parameters\('([^']*)'\)`)
 // secret in the template body, every parameter reference declared, every
 // supplied parameter declared, secrets only in secureString parameters,
 // and ARM accepts the deployment and hands each secret to the container.
-func checkPrepared(t *testing.T, job Job, p *Prepared) {
+func checkPrepared(t *testing.T, job aci.Job, p *aci.Prepared) {
 	t.Helper()
 	body, err := json.Marshal(p.Template)
 	if err != nil {
@@ -225,7 +236,7 @@ func checkPrepared(t *testing.T, job Job, p *Prepared) {
 	}
 	var secrets []string
 	for _, e := range job.Env {
-		if e.Secret || isSecretEnvName(e.Name) {
+		if e.Secret {
 			secrets = append(secrets, e.Value)
 		}
 	}
@@ -285,7 +296,7 @@ func checkPrepared(t *testing.T, job Job, p *Prepared) {
 	}
 	c := g["properties"].(map[string]any)["containers"].([]any)[0].(map[string]any)
 	if p.ContainerName != "" && c["name"] != p.ContainerName {
-		t.Errorf("evaluated container name %v, Prepared says %q", c["name"], p.ContainerName)
+		t.Errorf("evaluated container name %v, aci.Prepared says %q", c["name"], p.ContainerName)
 	}
 	envs := map[string]map[string]any{}
 	for _, e := range c["properties"].(map[string]any)["environmentVariables"].([]any) {
@@ -298,7 +309,7 @@ func checkPrepared(t *testing.T, job Job, p *Prepared) {
 			t.Errorf("env %s missing from the evaluated container", e.Name)
 			continue
 		}
-		if e.Secret || isSecretEnvName(e.Name) {
+		if e.Secret {
 			if m["secureValue"] != lastEnv(job.Env, e.Name) || m["value"] != nil {
 				t.Errorf("env %s evaluates to %v, want secureValue %q", e.Name, m, lastEnv(job.Env, e.Name))
 			}
@@ -329,7 +340,7 @@ func checkPrepared(t *testing.T, job Job, p *Prepared) {
 	}
 }
 
-func lastEnv(env []EnvVar, name string) string {
+func lastEnv(env []aci.EnvVar, name string) string {
 	v := ""
 	for _, e := range env {
 		if e.Name == name {
@@ -341,8 +352,8 @@ func lastEnv(env []EnvVar, name string) string {
 
 func TestPrepareErrors(t *testing.T) {
 	t.Parallel()
-	base := func() Job { return Job{GroupName: "ok", Image: "img", Command: []string{"true"}} }
-	withTemplate := func(mod func(m map[string]any)) Job {
+	base := func() aci.Job { return aci.Job{GroupName: "ok", Image: "img", Command: []string{"true"}} }
+	withTemplate := func(mod func(m map[string]any)) aci.Job {
 		j := base()
 		j.Template = decodeJSON(t, customTemplate)
 		mod(j.Template)
@@ -350,32 +361,33 @@ func TestPrepareErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		job  Job
+		job  aci.Job
 		want string // substring of the error
 	}{
-		{"empty group name", Job{}, "container group name is empty"},
-		{"upper-case group name", Job{GroupName: "My-Flow"}, `"My-Flow"`},
-		{"double hyphen", Job{GroupName: "a--b"}, `"a--b" must not contain '--'`},
-		{"leading hyphen", Job{GroupName: "-a"}, "must not start or end"},
-		{"long group name", Job{GroupName: strings.Repeat("a", 64)}, "limit is 63"},
-		{"bad deployment name", func() Job { j := base(); j.DeploymentName = "a b"; return j }(), `deployment name "a b"`},
-		{"cpu too high", func() Job { j := base(); j.CPU = 64; return j }(), "cpu 64 is out of range"},
-		{"negative memory", func() Job { j := base(); j.MemoryGB = -1; return j }(), "memory -1 GB is out of range"},
-		{"bad env name", func() Job { j := base(); j.Env = []EnvVar{{Name: "A-B"}}; return j }(), `environment variable name "A-B"`},
-		{"env name starting with underscore", func() Job { j := base(); j.Env = []EnvVar{{Name: "_X"}}; return j }(), `"_X"`},
-		{"gpu count", func() Job { j := base(); j.GPUCount = 3; j.GPUSKU = "V100"; return j }(), "gpu count 3"},
-		{"gpu sku", func() Job { j := base(); j.GPUCount = 1; j.GPUSKU = "A100"; return j }(), `gpu sku "A100"`},
-		{"identity", func() Job { j := base(); j.Identities = []string{"id1"}; return j }(), `identity "id1"`},
-		{"registry without password", func() Job { j := base(); j.Registry = &Registry{Server: "r.io", Username: "u"}; return j }(), `registry "r.io": password is empty`},
-		{"registry with both", func() Job {
+		{"empty group name", aci.Job{}, "container group name is empty"},
+		{"no template", base(), "job Template is empty"},
+		{"upper-case group name", aci.Job{GroupName: "My-Flow"}, `"My-Flow"`},
+		{"double hyphen", aci.Job{GroupName: "a--b"}, `"a--b" must not contain '--'`},
+		{"leading hyphen", aci.Job{GroupName: "-a"}, "must not start or end"},
+		{"long group name", aci.Job{GroupName: strings.Repeat("a", 64)}, "limit is 63"},
+		{"bad deployment name", func() aci.Job { j := base(); j.DeploymentName = "a b"; return j }(), `deployment name "a b"`},
+		{"cpu too high", func() aci.Job { j := base(); j.CPU = 64; return j }(), "cpu 64 is out of range"},
+		{"negative memory", func() aci.Job { j := base(); j.MemoryGB = -1; return j }(), "memory -1 GB is out of range"},
+		{"bad env name", func() aci.Job { j := base(); j.Env = []aci.EnvVar{{Name: "A-B"}}; return j }(), `environment variable name "A-B"`},
+		{"env name starting with underscore", func() aci.Job { j := base(); j.Env = []aci.EnvVar{{Name: "_X"}}; return j }(), `"_X"`},
+		{"gpu count", func() aci.Job { j := base(); j.GPUCount = 3; j.GPUSKU = "V100"; return j }(), "gpu count 3"},
+		{"gpu sku", func() aci.Job { j := base(); j.GPUCount = 1; j.GPUSKU = "A100"; return j }(), `gpu sku "A100"`},
+		{"identity", func() aci.Job { j := base(); j.Identities = []string{"id1"}; return j }(), `identity "id1"`},
+		{"registry without password", func() aci.Job { j := base(); j.Registry = &aci.Registry{Server: "r.io", Username: "u"}; return j }(), `registry "r.io": password is empty`},
+		{"registry with both", func() aci.Job {
 			j := base()
-			j.Registry = &Registry{Server: "r.io", Username: "u", Password: "p", Identity: testIdentity}
+			j.Registry = &aci.Registry{Server: "r.io", Username: "u", Password: "p", Identity: testIdentity}
 			return j
 		}(), "not both"},
-		{"subnet", func() Job { j := base(); j.SubnetIDs = []string{"subnet1"}; return j }(), `subnet id "subnet1"`},
-		{"dns", func() Job { j := base(); j.DNSServers = []string{"dns.example"}; return j }(), `dns server "dns.example"`},
-		{"location", func() Job { j := base(); j.Location = "east/us"; return j }(), `location "east/us"`},
-		{"tag name", func() Job { j := base(); j.Tags = map[string]string{"a/b": "x"}; return j }(), `tag name "a/b"`},
+		{"subnet", func() aci.Job { j := base(); j.SubnetIDs = []string{"subnet1"}; return j }(), `subnet id "subnet1"`},
+		{"dns", func() aci.Job { j := base(); j.DNSServers = []string{"dns.example"}; return j }(), `dns server "dns.example"`},
+		{"location", func() aci.Job { j := base(); j.Location = "east/us"; return j }(), `location "east/us"`},
+		{"tag name", func() aci.Job { j := base(); j.Tags = map[string]string{"a/b": "x"}; return j }(), `tag name "a/b"`},
 		{"not a container group", withTemplate(func(m map[string]any) {
 			m["resources"].([]any)[0].(map[string]any)["type"] = "Microsoft.Storage/storageAccounts"
 		}), `resources[0].type is "Microsoft.Storage/storageAccounts"`},
@@ -389,7 +401,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"no containers", withTemplate(func(m map[string]any) {
 			m["resources"].([]any)[0].(map[string]any)["properties"].(map[string]any)["containers"] = []any{}
 		}), "containers is an array of 0"},
-		{"command not a list", func() Job {
+		{"command not a list", func() aci.Job {
 			j := withTemplate(func(m map[string]any) {
 				m["resources"].([]any)[0].(map[string]any)["properties"].(map[string]any)["containers"].([]any)[0].(map[string]any)["properties"].(map[string]any)["command"] = "python job.py"
 			})
@@ -399,14 +411,14 @@ func TestPrepareErrors(t *testing.T) {
 		{"template cpu out of range", withTemplate(func(m map[string]any) {
 			m["resources"].([]any)[0].(map[string]any)["properties"].(map[string]any)["containers"].([]any)[0].(map[string]any)["properties"].(map[string]any)["resources"] = map[string]any{"requests": map[string]any{"cpu": json.Number("100"), "memoryInGB": json.Number("1")}}
 		}), "cpu 100 is out of range"},
-		{"secret literal in template", func() Job {
+		{"secret literal in template", func() aci.Job {
 			j := withTemplate(func(m map[string]any) { m["variables"] = map[string]any{"leak": secretTok} })
-			j.Env = []EnvVar{{Name: "TOKEN", Value: secretTok, Secret: true}}
+			j.Env = []aci.EnvVar{{Name: "TOKEN", Value: secretTok, Secret: true}}
 			return j
 		}(), "contains the value of a secret (23 characters)"},
-		{"withheld secret in plain env", func() Job {
+		{"withheld secret in plain env", func() aci.Job {
 			j := withTemplate(func(map[string]any) {})
-			j.Env = []EnvVar{{Name: "LEAK", Value: "x" + secretTok}}
+			j.Env = []aci.EnvVar{{Name: "LEAK", Value: "x" + secretTok}}
 			j.Withheld = []string{secretTok}
 			return j
 		}(), "contains the value of a secret (23 characters)"},
@@ -414,7 +426,7 @@ func TestPrepareErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Prepare(tc.job)
+			_, err := aci.Prepare(tc.job)
 			if err == nil {
 				t.Fatalf("Prepare succeeded, want error containing %q", tc.want)
 			}
@@ -433,17 +445,9 @@ func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain": "plain", "[x]": "[[x]", "[]": "[[]", "[": "[", "]": "]", "[a": "[a", "a]": "a]", "[[x]": "[[[x]", "": "",
 	} {
-		if got := escape(in); got != want {
+		if got := aci.Escape(in); got != want {
 			t.Errorf("escape(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestShellJoin(t *testing.T) {
-	t.Parallel()
-	got := shellJoin([]string{"prefect", "flow-run", "execute", "it's", "a b", ""})
-	if want := `prefect flow-run execute 'it'"'"'s' 'a b' ''`; got != want {
-		t.Errorf("shellJoin = %s, want %s", got, want)
 	}
 }
 
@@ -453,13 +457,13 @@ func FuzzPrepare(f *testing.F) {
 	f.Add("a", "", "_", "", "", -1.0, 1e9, 3, "K80", "", `{"resources":[{"type":"Microsoft.ContainerInstance/containerGroups"}]}`)
 	f.Add("b", "i", "X", "y", "z", 1.0, 1.0, 0, "", "", `[]`)
 	f.Fuzz(func(t *testing.T, group, image, envName, envValue, arg string, cpu, mem float64, gpus int, sku, password, tmplJSON string) {
-		job := Job{
+		job := aci.Job{
 			GroupName: group, Image: image, Command: []string{arg}, CPU: cpu, MemoryGB: mem,
 			GPUCount: gpus, GPUSKU: sku, Entrypoint: arg,
-			Env: []EnvVar{{Name: envName, Value: envValue, Secret: true}},
+			Env: []aci.EnvVar{{Name: envName, Value: envValue, Secret: true}},
 		}
 		if password != "" {
-			job.Registry = &Registry{Server: "r.io", Username: "u", Password: password}
+			job.Registry = &aci.Registry{Server: "r.io", Username: "u", Password: password}
 		}
 		dec := json.NewDecoder(strings.NewReader(tmplJSON))
 		dec.UseNumber()
@@ -468,7 +472,7 @@ func FuzzPrepare(f *testing.F) {
 			return
 		}
 		job.Template = tmpl
-		p, err := Prepare(job)
+		p, err := aci.Prepare(job)
 		if err != nil {
 			return
 		}
@@ -477,7 +481,7 @@ func FuzzPrepare(f *testing.F) {
 			t.Fatalf("prepared template does not encode: %v", err)
 		}
 		for _, s := range []string{envValue, password} {
-			if len(s) < MinSecretLength {
+			if len(s) < aci.MinSecretLength {
 				continue
 			}
 			enc, _ := json.Marshal(s)

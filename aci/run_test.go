@@ -22,6 +22,7 @@ import (
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/emutest"
 	"github.com/aciworker/aciworker/emulator/runtime"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // env is one emulator and an aci client on it.
@@ -102,6 +103,12 @@ func (e *env) run(t *testing.T, ctx context.Context, job aci.Job, opts aci.RunOp
 	}
 	if job.GroupName == "" {
 		job.GroupName = aci.NewRunGroupName()
+	}
+	if job.Template == nil {
+		var err error
+		if job.Template, err = prefectaci.DefaultTemplate(job); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if stdout == nil {
 		stdout = &syncBuffer{}
@@ -398,7 +405,9 @@ func TestRunSecrets(t *testing.T) {
 		Command: sh(`printf %s "$TOKEN" | sha256sum; printf %s "$PREFECT_API_KEY" | sha256sum`),
 		Env: []aci.EnvVar{
 			{Name: "TOKEN", Value: tok, Secret: true},
-			{Name: "PREFECT_API_KEY", Value: key},
+			// Callers mark Prefect's credentials (package prefectaci knows
+			// their names); aci keeps every marked value secure.
+			{Name: "PREFECT_API_KEY", Value: key, Secret: true},
 		},
 		Registry: &aci.Registry{Server: "reg.example.com", Username: "bob", Password: pw},
 	}

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -44,9 +42,9 @@ type Settings struct {
 	// DefaultTryTimeout.
 	TryTimeout time.Duration
 
-	// ReadsPerSecond and WritesPerSecond set the shared request budget per
-	// subscription (token buckets of ReadBurst and WriteBurst); 0 uses
-	// defaults well under ARM's limits.
+	// ReadsPerSecond and WritesPerSecond set the request budget (token
+	// buckets of ReadBurst and WriteBurst); 0 uses defaults well under
+	// ARM's limits.
 	ReadsPerSecond, WritesPerSecond float64
 	ReadBurst, WriteBurst           int
 
@@ -63,6 +61,11 @@ type Settings struct {
 	// the budget: hooks for the caller's metrics, so that this package
 	// needs no metrics library.
 	Policies []policy.Policy
+
+	// Budget, when set, is the request budget the client spends, shared
+	// with every client given the same one (the clients of one
+	// subscription); nil gives the client a budget of its own.
+	Budget *Budget
 
 	// Clock paces the client's waits (the request budget, throttling,
 	// polls); nil is the system clock.
@@ -184,38 +187,31 @@ func (s Settings) clientOptions() azcore.ClientOptions {
 	return azcore.ClientOptions{Cloud: s.Cloud(), Transport: s.transport(), Telemetry: s.telemetry()}
 }
 
-// defaultTransports are the HTTP clients of settings without a Transport,
-// one per header timeout: shared, so that connections and the credential
-// cache's keys are too.
-var (
-	defaultTransportsMu sync.Mutex
-	defaultTransports   = map[time.Duration]*http.Client{}
-)
-
-// transport is the Transport, else an HTTP client like the SDK's default
-// (proxy from the environment, TLS 1.2, HTTP/2) that waits for response
-// headers at most ResponseHeaderTimeout: the SDK's own has no such limit,
-// and one request that never gets an answer would hang its caller.
+// transport is the Transport, else NewTransport's.
 func (s Settings) transport() policy.Transporter {
 	if s.Transport != nil {
 		return s.Transport
 	}
+	return s.NewTransport()
+}
+
+// NewTransport returns an HTTP client like the SDK's default (proxy from
+// the environment, TLS 1.2, HTTP/2) that waits for response headers at
+// most ResponseHeaderTimeout: the SDK's own has no such limit, and one
+// request that never gets an answer would hang its caller. Settings
+// without a Transport get a new one for each credential and client; a
+// caller that makes many sets Transport to one it keeps, so that they share
+// connections.
+func (s Settings) NewTransport() *http.Client {
 	d := s.ResponseHeaderTimeout
 	if d <= 0 {
 		d = DefaultResponseHeaderTimeout
-	}
-	defaultTransportsMu.Lock()
-	defer defaultTransportsMu.Unlock()
-	if c := defaultTransports[d]; c != nil {
-		return c
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = d
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	t.ForceAttemptHTTP2 = true
-	c := &http.Client{Transport: t}
-	defaultTransports[d] = c
-	return c
+	return &http.Client{Transport: t}
 }
 
 func (s Settings) tryTimeout() time.Duration {
@@ -233,31 +229,13 @@ func (s Settings) telemetry() policy.TelemetryOptions {
 	return policy.TelemetryOptions{ApplicationID: id}
 }
 
-type credKey struct {
-	arm, audience, authority, tenant, client, secret string
-	transport                                        any
-}
-
-var credCache sync.Map // credKey -> azcore.TokenCredential
-
 // Credential returns a service principal credential when TenantID, ClientID
-// and ClientSecret are all set, else DefaultAzureCredential. Equal settings
-// share one credential per process, so tokens are fetched once and cached.
+// and ClientSecret are all set, else DefaultAzureCredential. Each call
+// builds a new credential with a token cache of its own: keep it and reuse
+// it (one per principal) so that tokens are fetched once.
 func (s Settings) Credential() (azcore.TokenCredential, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
-	}
-	key := credKey{s.ARMEndpoint, s.ARMAudience, s.AuthorityHost, s.TenantID, s.ClientID, s.ClientSecret, nil}
-	cacheable := true
-	if tr := s.transport(); reflect.TypeOf(tr).Comparable() {
-		key.transport = tr
-	} else {
-		cacheable = false
-	}
-	if cacheable {
-		if c, ok := credCache.Load(key); ok {
-			return c.(azcore.TokenCredential), nil
-		}
 	}
 	var (
 		cred azcore.TokenCredential
@@ -280,10 +258,6 @@ func (s Settings) Credential() (azcore.TokenCredential, error) {
 		if err != nil {
 			return nil, fmt.Errorf("default Azure credential: %w", err)
 		}
-	}
-	if cacheable {
-		actual, _ := credCache.LoadOrStore(key, cred)
-		cred = actual.(azcore.TokenCredential)
 	}
 	return cred, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/stalltest"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 func stalledClient(t *testing.T, s *stalltest.Server, tryTimeout time.Duration) *aci.Client {
@@ -35,7 +36,12 @@ func TestRunGivesUpOnAStalledARM(t *testing.T) {
 	var stderr strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, err := aci.Run(ctx, c, "rg", aci.Job{GroupName: "stalled", Image: "alpine", Command: []string{"true"}, CPU: 1, MemoryGB: 1},
+	job := aci.Job{GroupName: "stalled", Image: "alpine", Command: []string{"true"}, CPU: 1, MemoryGB: 1}
+	var err error
+	if job.Template, err = prefectaci.DefaultTemplate(job); err != nil {
+		t.Fatal(err)
+	}
+	_, err = aci.Run(ctx, c, "rg", job,
 		aci.RunOptions{Stderr: &stderr, StartTimeout: 100 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 	if ctx.Err() != nil {
 		t.Fatalf("Run held on until the test's deadline: %v\n%s", err, stderr.String())

@@ -19,9 +19,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armdeployments"
 
-	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/emutest"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // sdk holds official SDK clients pointed at an emulator.
@@ -94,7 +94,7 @@ func errorCode(t testing.TB, err error) string {
 // filled as the worker would.
 func sampleTemplate(t testing.TB, command []string) map[string]any {
 	t.Helper()
-	tmpl, err := aci.DefaultARMTemplate()
+	tmpl, err := prefectaci.DefaultARMTemplate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -269,8 +269,8 @@ func generatedMergeCases(n int) []corpusCase {
 // aciCases render the real default ACI base job template with realistic
 // job variables.
 func aciCases(t *testing.T) []corpusCase {
-	// The aci package embeds this file; importing it here would be a cycle.
-	raw, err := os.ReadFile(filepath.Join("..", "aci", "basejobtemplate.json"))
+	// The prefectaci package embeds this file; importing it here would be a cycle.
+	raw, err := os.ReadFile(filepath.Join("..", "prefectaci", "basejobtemplate.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

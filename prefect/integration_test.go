@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // One real Prefect server for the package; tests isolate themselves with
@@ -76,7 +76,7 @@ func asJSON(t *testing.T, v any) any {
 
 func defaultTemplate(t *testing.T) map[string]any {
 	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(string(aci.DefaultBaseJobTemplate())))
+	dec := json.NewDecoder(strings.NewReader(string(prefectaci.DefaultBaseJobTemplate())))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
@@ -101,8 +101,8 @@ func TestWorkPoolCreatedByCLI(t *testing.T) {
 	if wp.Name != pool || wp.Type != "azure-container-instance" || wp.ID == "" || wp.DefaultQueueID == "" || wp.IsPaused {
 		t.Fatalf("pool %+v", wp)
 	}
-	if got, want := asJSON(t, wp.BaseJobTemplate), asJSON(t, aci.DefaultBaseJobTemplate()); !reflect.DeepEqual(got, want) {
-		t.Fatalf("base job template differs from aci.DefaultBaseJobTemplate():\n got %v\nwant %v", got, want)
+	if got, want := asJSON(t, wp.BaseJobTemplate), asJSON(t, prefectaci.DefaultBaseJobTemplate()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("base job template differs from prefectaci.DefaultBaseJobTemplate():\n got %v\nwant %v", got, want)
 	}
 	// The template keeps the spelling of its numbers (1.0 stays 1.0).
 	mem := wp.BaseJobTemplate["variables"].(map[string]any)["properties"].(map[string]any)["memory"].(map[string]any)["default"]
@@ -145,7 +145,7 @@ func TestWorkPoolREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(asJSON(t, got.BaseJobTemplate), asJSON(t, aci.DefaultBaseJobTemplate())) {
+	if !reflect.DeepEqual(asJSON(t, got.BaseJobTemplate), asJSON(t, prefectaci.DefaultBaseJobTemplate())) {
 		t.Fatal("template written with UpdateWorkPoolTemplate did not read back equal")
 	}
 	bad := map[string]any{"job_configuration": map[string]any{"x": "{{ undeclared }}"}, "variables": map[string]any{"properties": map[string]any{}}}

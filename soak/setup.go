@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // Names of things the soak creates in Prefect and the emulator.
@@ -32,7 +32,7 @@ var hostileFlowNames = []string{
 const hostileRunName = "run ✓ with spaces, ünïcødé and 'quotes'"
 
 func decodeTemplate() (map[string]any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(aci.DefaultBaseJobTemplate())))
+	dec := json.NewDecoder(strings.NewReader(string(prefectaci.DefaultBaseJobTemplate())))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {

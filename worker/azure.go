@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/aciworker/aciworker/aci"
 )
@@ -34,7 +37,9 @@ const maxTargetBackoff = 15 * time.Minute
 
 // azureClients builds one client per subscription and credential and keeps
 // it while a run or a default resource group uses it, so that runs share
-// token caches and the subscription's request budget. Its targets are the
+// token caches (one credential per principal, kept) and the subscription's
+// request budget (one per subscription, whatever the principal, kept), over
+// one HTTP client. Its targets are the
 // resource groups reconcile sweeps: the defaults always, the others while a
 // run uses them and for one sweep after, so that a wrong subscription or
 // resource group in one run's variables is forgotten with that run.
@@ -45,19 +50,32 @@ type azureClients struct {
 	newClient func(ctx context.Context, subscription string, s aci.Settings) (*aci.Client, error)
 
 	mu      sync.Mutex
+	creds   map[string]azcore.TokenCredential // by principal
+	budgets map[string]*aci.Budget            // by subscription
 	clients map[string]*aci.Client
 	targets map[string]*target // by listKey
 }
 
 func newAzureClients(base aci.Settings, log *slog.Logger) *azureClients {
-	return &azureClients{base: base, log: log, newClient: newAzureClient, clients: map[string]*aci.Client{}, targets: map[string]*target{}}
+	if base.Transport == nil {
+		// One HTTP client for every credential and client: shared
+		// connections.
+		base.Transport = base.NewTransport()
+	}
+	a := &azureClients{
+		base: base, log: log,
+		creds: map[string]azcore.TokenCredential{}, budgets: map[string]*aci.Budget{},
+		clients: map[string]*aci.Client{}, targets: map[string]*target{},
+	}
+	a.newClient = a.newAzureClient
+	return a
 }
 
 // newAzureClient builds a client whose credential has first given a
 // token: a credential that cannot work fails the run once, with one error
 // naming every source tried, before anything is deployed.
-func newAzureClient(ctx context.Context, subscription string, s aci.Settings) (*aci.Client, error) {
-	cred, err := s.Credential()
+func (a *azureClients) newAzureClient(ctx context.Context, subscription string, s aci.Settings) (*aci.Client, error) {
+	cred, err := a.credential(s)
 	if err != nil {
 		return nil, fmt.Errorf("azure credential: %w", err)
 	}
@@ -92,8 +110,7 @@ func (a *azureClients) get(ctx context.Context, subscription, rg string, creds c
 	if creds.servicePrincipal() {
 		s.TenantID, s.ClientID, s.ClientSecret = creds.TenantID, creds.ClientID, creds.ClientSecret
 	}
-	sum := sha256.Sum256([]byte(s.ClientSecret))
-	key := subscription + "|" + s.TenantID + "|" + s.ClientID + "|" + hex.EncodeToString(sum[:8])
+	key := subscription + "|" + principal(s)
 	a.mu.Lock()
 	if t := a.useLocked(key+"|"+rg, pin); t != nil {
 		a.mu.Unlock()
@@ -102,6 +119,7 @@ func (a *azureClients) get(ctx context.Context, subscription, rg string, creds c
 	c := a.clients[key]
 	a.mu.Unlock()
 	if c == nil {
+		s.Budget = a.budget(subscription, s)
 		var err error
 		if c, err = a.newClient(ctx, subscription, s); err != nil {
 			return nil, err
@@ -124,6 +142,48 @@ func (a *azureClients) get(ctx context.Context, subscription, rg string, creds c
 	}
 	a.targets[t.listKey()] = t
 	return t, nil
+}
+
+// principal names the identity of settings: its tenant, client and a hash
+// of its secret.
+func principal(s aci.Settings) string {
+	sum := sha256.Sum256([]byte(s.ClientSecret))
+	return s.TenantID + "|" + s.ClientID + "|" + hex.EncodeToString(sum[:8])
+}
+
+// credential is the principal's credential, made on first use and kept,
+// so that its tokens are fetched once however many clients use it.
+func (a *azureClients) credential(s aci.Settings) (azcore.TokenCredential, error) {
+	p := principal(s)
+	a.mu.Lock()
+	cred := a.creds[p]
+	a.mu.Unlock()
+	if cred != nil {
+		return cred, nil
+	}
+	cred, err := s.Credential()
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if prev := a.creds[p]; prev != nil {
+		return prev, nil
+	}
+	a.creds[p] = cred
+	return cred, nil
+}
+
+// budget is the request budget of a subscription, made on first use and
+// kept.
+func (a *azureClients) budget(subscription string, s aci.Settings) *aci.Budget {
+	sub := strings.ToLower(subscription)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.budgets[sub] == nil {
+		a.budgets[sub] = aci.NewBudget(s)
+	}
+	return a.budgets[sub]
 }
 
 // useLocked counts a use (or the pin) of an existing target.

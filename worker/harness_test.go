@@ -82,9 +82,8 @@ func (b *bed) settings() aci.Settings {
 }
 
 func (b *bed) azureClient() *aci.Client {
-	// It shares the worker's request budget (one per endpoint and
-	// subscription in a process), as an operator's own reads share the
-	// subscription's limits with the worker's.
+	// A budget of its own, apart from the worker's, as an operator's own
+	// tools have.
 	s := b.settings()
 	cred, err := s.Credential()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/prefectaci"
 	"github.com/aciworker/aciworker/worker"
 )
 
@@ -175,7 +176,12 @@ func TestAdoptedClaimWithFailedProvisioning(t *testing.T) {
 	const reason = "The requested resource is not available in the location 'eastus' at this moment."
 	b.emu.FailProvisioning(1, "ServiceUnavailable", reason)
 	group := worker.GroupName("half-submitted", id)
-	p, err := aci.Prepare(aci.Job{GroupName: group, Image: aci.DefaultImage, Command: []string{"true"}})
+	job := aci.Job{GroupName: group, Image: aci.DefaultImage, Command: []string{"true"}}
+	var err error
+	if job.Template, err = prefectaci.DefaultTemplate(job); err != nil {
+		t.Fatal(err)
+	}
+	p, err := aci.Prepare(job)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 func jsonObj(t *testing.T, s string) map[string]any {
@@ -217,6 +218,9 @@ func TestSharedSecretValueStaysSecret(t *testing.T) {
 		}
 	}
 	job.Image, job.Location = "img", "westeurope"
+	if job.Template, err = prefectaci.DefaultTemplate(job); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := aci.Prepare(job); err != nil {
 		t.Errorf("Prepare: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // SecretEnvVariable is the job variable that marks environment variables as
@@ -37,7 +38,7 @@ var userinfoURL = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s@]*@`)
 // Prefect's credentials and the suffixes above.
 func secretName(name string) bool {
 	up := strings.ToUpper(name)
-	for _, s := range aci.SecretEnvNames {
+	for _, s := range prefectaci.SecretEnvNames {
 		if up == s {
 			return true
 		}

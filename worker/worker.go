@@ -15,6 +15,7 @@ import (
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // Worker is a Prefect worker for Azure Container Instances. Its state lives
@@ -115,7 +116,7 @@ func New(cfg Config) (*Worker, error) {
 // DefaultBaseJobTemplate is the stock ACI base job template, decoded with
 // json.Number.
 func DefaultBaseJobTemplate() (map[string]any, error) {
-	return decodeJSONObject(aci.DefaultBaseJobTemplate())
+	return decodeJSONObject(prefectaci.DefaultBaseJobTemplate())
 }
 
 func decodeJSONObject(b []byte) (map[string]any, error) {

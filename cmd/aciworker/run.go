@@ -18,6 +18,7 @@ import (
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/logging"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 func init() { subcommands = append(subcommands, newRunCmd) }
@@ -272,9 +273,11 @@ func (f *runFlags) job(cmd *cobra.Command, args []string, deps cmdDeps) (aci.Job
 		if err != nil {
 			return job, usageError("--arm-template %s: %v", f.armTemplate, err)
 		}
-		if job.Template, err = aci.RenderTemplate(t, job); err != nil {
+		if job.Template, err = prefectaci.RenderTemplate(t, job); err != nil {
 			return job, usageError("--arm-template %s: %v", f.armTemplate, err)
 		}
+	} else if job.Template, err = prefectaci.DefaultTemplate(job); err != nil {
+		return job, err
 	}
 	return job, nil
 }
@@ -296,7 +299,8 @@ func parseEnv(flag, kv string, secret bool, deps cmdDeps) (aci.EnvVar, error) {
 	if err := aci.ValidateEnvName(name); err != nil {
 		return aci.EnvVar{}, usageError("%s %s: %v", flag, shown, err)
 	}
-	return aci.EnvVar{Name: name, Value: value, Secret: secret}, nil
+	// Prefect's credentials are secure values however they are passed.
+	return aci.EnvVar{Name: name, Value: value, Secret: secret || prefectaci.IsSecretEnvName(name)}, nil
 }
 
 func (f *runFlags) registry(cmd *cobra.Command, deps cmdDeps) (*aci.Registry, error) {

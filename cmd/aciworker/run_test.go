@@ -24,6 +24,7 @@ import (
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/emutest"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 // lockedBuffer lets a test watch output while the command writes it.
@@ -173,7 +174,7 @@ func TestRunFlagsVisibleOnGroup(t *testing.T) {
 	gc := groupsClient(t, emu)
 	dir := t.TempDir()
 	tmplPath := filepath.Join(dir, "arm.json")
-	tmpl, _ := aci.DefaultARMTemplate()
+	tmpl, _ := prefectaci.DefaultARMTemplate()
 	tmpl["resources"].([]any)[0].(map[string]any)["tags"] = map[string]any{"team": "{{ image }}"}
 	b, _ := json.Marshal(tmpl)
 	if err := os.WriteFile(tmplPath, b, 0o600); err != nil {
@@ -450,6 +451,34 @@ func TestRunCommandSecrets(t *testing.T) {
 	for _, s := range []string{string(raw), string(list), r.stdout, r.stderr} {
 		if strings.Contains(s, tok) || strings.Contains(s, pw) {
 			t.Errorf("a secret leaked into %s", s)
+		}
+	}
+}
+
+// Prefect's credentials go to the container as secure values even when
+// passed with --env: package aci no longer knows their names, so run marks
+// them.
+func TestRunEnvMarksPrefectCredentialsSecret(t *testing.T) {
+	t.Parallel()
+	deps := cmdDeps{getenv: func(string) string { return "" }}
+	tests := []struct {
+		kv     string
+		secret bool
+		want   bool
+	}{
+		{"PREFECT_API_KEY=pnu_abc", false, true},
+		{"prefect_api_auth_string=u:p", false, true},
+		{"PREFECT_CLIENT_CUSTOM_HEADERS={}", false, true},
+		{"PREFECT_API_URL=http://x/api", false, false},
+		{"TOKEN=t", true, true},
+	}
+	for _, tc := range tests {
+		e, err := parseEnv("--env", tc.kv, tc.secret, deps)
+		if err != nil {
+			t.Fatalf("parseEnv(%q): %v", tc.kv, err)
+		}
+		if e.Secret != tc.want {
+			t.Errorf("parseEnv(%q).Secret = %v, want %v", tc.kv, e.Secret, tc.want)
 		}
 	}
 }

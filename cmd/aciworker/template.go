@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/prefectaci"
 )
 
 func init() { subcommands = append(subcommands, newTemplateCmd) }
@@ -18,7 +18,7 @@ with "prefect work-pool create --base-job-template" or "aciworker start
 --base-job-template" as a starting point for a customised pool.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := cmd.OutOrStdout().Write(aci.DefaultBaseJobTemplate())
+			_, err := cmd.OutOrStdout().Write(prefectaci.DefaultBaseJobTemplate())
 			return err
 		},
 	}

@@ -43,7 +43,7 @@ func encodeJSON(t testing.TB, v any) string {
 // placeholders take the value's type).
 func prefectTemplate(t testing.TB) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "aci", "basejobtemplate.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "prefectaci", "basejobtemplate.json"))
 	if err != nil {
 		t.Fatalf("read default base job template: %v", err)
 	}

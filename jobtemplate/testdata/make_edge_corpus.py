@@ -4,7 +4,7 @@ The cases are written in Python for brevity (raw number spellings such as
 1e3 are spliced in as text so that JSON keeps them). Edit and rerun from the
 repository root:
 
-    python3 jobtemplate/testdata/make_edge_corpus.py aci/basejobtemplate.json \
+    python3 jobtemplate/testdata/make_edge_corpus.py prefectaci/basejobtemplate.json \
         > jobtemplate/testdata/corpus/edge.json
 
 Only the inputs live here; the expected results come from Python Prefect when
