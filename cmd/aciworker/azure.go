@@ -70,10 +70,6 @@ type emulatorBackend struct {
 	close                       func() error
 }
 
-// startEmulator starts the emulator for --emulator; a variable so that the
-// emulator command's file can share one implementation.
-var startEmulator = startEmbeddedEmulator
-
 // startEmbeddedEmulator starts the emulator in this process. Containers of
 // prefecthq/prefect images find $ACIWORKER_PREFECT_BIN first on their PATH.
 func startEmbeddedEmulator(deps cmdDeps) (*emulatorBackend, error) {
@@ -119,7 +115,7 @@ func prefectBin(getenv func(string) string) string {
 func (f *azureFlags) connect(ctx context.Context, deps cmdDeps) (*azureConn, error) {
 	conn := &azureConn{}
 	if f.emulator {
-		emu, err := startEmulator(deps)
+		emu, err := startEmbeddedEmulator(deps)
 		if err != nil {
 			return nil, fmt.Errorf("start the emulator: %w", err)
 		}

@@ -15,10 +15,6 @@ import (
 	"github.com/aciworker/aciworker/emulator/runtime"
 )
 
-func init() {
-	subcommands = append(subcommands, newEmulatorCmd)
-}
-
 func newEmulatorCmd() *cobra.Command {
 	var (
 		cfg       emulator.Config

@@ -37,10 +37,9 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
-// subcommands is filled by each command's file so that main stays wiring only.
-var subcommands []func() *cobra.Command
-
-func newRootCmd() *cobra.Command {
+// newRootCmd builds the command tree; every command takes what it needs
+// from the process through deps, which tests replace.
+func newRootCmd(deps cmdDeps) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "aciworker",
 		Short:         "Run Prefect flow runs and commands in Azure Container Instances",
@@ -62,9 +61,12 @@ func newRootCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), describeBuild())
 		},
 	})
-	for _, f := range subcommands {
-		root.AddCommand(f())
-	}
+	root.AddCommand(
+		newStartCmdWith(deps),
+		newRunCmdWith(deps),
+		newEmulatorCmd(),
+		newTemplateCmd(),
+	)
 	return root
 }
 
@@ -80,7 +82,7 @@ func main() {
 }
 
 func run(args []string) int {
-	root := newRootCmd()
+	root := newRootCmd(processDeps())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -65,13 +65,7 @@ func TestStartAcceptsPrefectWorkerArguments(t *testing.T) {
 				t.Fatal(err)
 			}
 			deps := cmdDeps{getenv: func(string) string { return "" }, environ: func() []string { return []string{"HOME=" + home} }}
-			root := newRootCmd()
-			for _, c := range root.Commands() {
-				if c.Name() == "start" {
-					root.RemoveCommand(c)
-				}
-			}
-			root.AddCommand(newStartCmdWith(deps))
+			root := newRootCmd(deps)
 			var out lockedBuffer
 			root.SetOut(&out)
 			root.SetErr(&out)

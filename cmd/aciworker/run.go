@@ -21,8 +21,6 @@ import (
 	"github.com/aciworker/aciworker/prefectaci"
 )
 
-func init() { subcommands = append(subcommands, newRunCmd) }
-
 // emulatorPollInterval replaces the 5 s default with --emulator, where
 // containers start at once and Azure's pace does not apply.
 const emulatorPollInterval = 250 * time.Millisecond
@@ -52,8 +50,6 @@ type runFlags struct {
 	quiet             bool
 	logs              logFlags
 }
-
-func newRunCmd() *cobra.Command { return newRunCmdWith(processDeps()) }
 
 func newRunCmdWith(deps cmdDeps) *cobra.Command {
 	f := &runFlags{}

@@ -78,13 +78,7 @@ func runCommand(t *testing.T, ctx context.Context, emu *emulator.Emulator, stdin
 // is where the command writes its progress.
 func runCommandWith(t *testing.T, ctx context.Context, deps cmdDeps, stdin string, stdout, stderrOut *lockedBuffer, args ...string) cmdResult {
 	t.Helper()
-	root := newRootCmd()
-	for _, c := range root.Commands() {
-		if c.Name() == "run" {
-			root.RemoveCommand(c)
-		}
-	}
-	root.AddCommand(newRunCmdWith(deps))
+	root := newRootCmd(deps)
 	if stdout == nil {
 		stdout = &lockedBuffer{}
 	}

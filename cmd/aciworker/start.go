@@ -20,8 +20,6 @@ import (
 	"github.com/aciworker/aciworker/worker"
 )
 
-func init() { subcommands = append(subcommands, newStartCmd) }
-
 type startFlags struct {
 	pool              string
 	queues            []string
@@ -46,8 +44,6 @@ type startFlags struct {
 	metricsAddr                                             string
 	logs                                                    logFlags
 }
-
-func newStartCmd() *cobra.Command { return newStartCmdWith(processDeps()) }
 
 func newStartCmdWith(deps cmdDeps) *cobra.Command {
 	f := &startFlags{}
@@ -261,7 +257,7 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		cfg.HealthAddr = net.JoinHostPort(host, port)
 	}
 	if f.emulator {
-		emu, err := startEmulator(deps)
+		emu, err := startEmbeddedEmulator(deps)
 		if err != nil {
 			return fmt.Errorf("start the emulator: %w", err)
 		}

@@ -6,8 +6,6 @@ import (
 	"github.com/aciworker/aciworker/prefectaci"
 )
 
-func init() { subcommands = append(subcommands, newTemplateCmd) }
-
 func newTemplateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "template",

@@ -21,7 +21,7 @@ func TestTemplateMatchesPrefectAzure(t *testing.T) {
 	t.Parallel()
 	venv := pyvenv.Require(t)
 	var out bytes.Buffer
-	root := newRootCmd()
+	root := newRootCmd(processDeps())
 	root.SetOut(&out)
 	root.SetArgs([]string{"template"})
 	if err := root.Execute(); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ func TestVersionCommandAndFlag(t *testing.T) {
 	t.Parallel()
 	var outs []string
 	for _, args := range [][]string{{"version"}, {"--version"}} {
-		root := newRootCmd()
+		root := newRootCmd(processDeps())
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetArgs(args)
@@ -31,5 +32,20 @@ func TestVersionCommandAndFlag(t *testing.T) {
 		if !strings.Contains(outs[0], want) {
 			t.Errorf("version printed %q, missing %q", outs[0], want)
 		}
+	}
+}
+
+// The command tree is the explicit list in newRootCmd, built from the deps
+// it is given, so a test's deps reach every command.
+func TestRootCommands(t *testing.T) {
+	t.Parallel()
+	root := newRootCmd(cmdDeps{getenv: func(string) string { return "" }})
+	var names []string
+	for _, c := range root.Commands() {
+		names = append(names, c.Name())
+	}
+	want := []string{"emulator", "run", "start", "template", "version"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("commands %v, want %v", names, want)
 	}
 }
