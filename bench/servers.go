@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/freeport"
 )
 
 // proc is a child process the bench started, in its own process group so
@@ -81,15 +82,6 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // prefectServer is one `prefect server start` on a free loopback port.
 type prefectServer struct {
 	proc   *proc
@@ -98,7 +90,7 @@ type prefectServer struct {
 }
 
 func startPrefectServer(ctx context.Context, venv, dir, dbURL string, logger *slog.Logger) (*prefectServer, error) {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,9 @@
 //     however many runs there are.
 //   - Nothing is left behind: groups carry tags (aciworker.flow-run-id,
 //     aciworker.pool, aciworker.worker, aciworker.keep); a reconcile loop
-//     removes groups of final or deleted runs (kept groups excepted) and
-//     deployment records whose groups are gone; deployment records are
-//     deleted after every run, so no template history remains.
+//     removes groups and deployment records of final or deleted runs (kept
+//     groups excepted); deployment records are deleted after every run, so
+//     no template history remains.
 //   - State lives in Prefect and Azure. On SIGINT/SIGTERM (context end) the
 //     worker stops polling and leaves running containers alone; a worker
 //     started again re-adopts the pool's Pending, Running and Cancelling runs

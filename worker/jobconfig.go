@@ -3,8 +3,9 @@ package worker
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +127,7 @@ func parseJobConfig(m map[string]any) (*jobConfig, error) {
 			}
 		}
 	}
-	c.EnvOrder = sortedKeys(c.Env)
+	c.EnvOrder = slices.Sorted(maps.Keys(c.Env))
 	if v, ok := m["labels"]; ok && v != nil {
 		labels, ok := v.(map[string]any)
 		if !ok {
@@ -445,13 +446,4 @@ func describe(v any) string {
 	default:
 		return describeType(v)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -111,7 +111,8 @@ func flowRunEnv(base map[string]string, ri runInfo, cfg *jobConfig) *orderedEnv 
 }
 
 // buildJob turns a run's job configuration into the container group to
-// create. secretNames are the user-marked secret variables.
+// create. secret decides which variables are sent as secure values (the
+// user's list, credential-like names and values).
 func buildJob(ri runInfo, cfg *jobConfig, base map[string]string, secret *secretRule) (aci.Job, error) {
 	group := GroupName(ri.Flow.Name, ri.FlowRun.ID)
 	command := cfg.Command

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,7 +233,7 @@ func sortedStrings(s []string) []string {
 	for _, x := range s {
 		m[x] = true
 	}
-	return sortedKeys(m)
+	return slices.Sorted(maps.Keys(m))
 }
 
 func TestSecretRule(t *testing.T) {

@@ -43,9 +43,10 @@ func (w *Worker) reconcileTargets(ctx context.Context, now time.Time) []*target 
 }
 
 // reconcileOnce removes this pool's container groups whose runs are final
-// or gone (kept groups excepted) and its deployment records whose groups
-// are gone. A resource group that fails backs off on its own; the loop
-// keeps its pace for the others.
+// or gone (kept groups excepted) and its deployment records whose runs are
+// final or gone (see reconcileRecords: a missing group proves nothing). A
+// resource group that fails backs off on its own; the loop keeps its pace
+// for the others.
 func (w *Worker) reconcileOnce(ctx context.Context) error {
 	select {
 	case <-w.synced:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -31,7 +32,7 @@ type resolver struct {
 func (r *resolver) checkValues(v any) {
 	switch t := v.(type) {
 	case string:
-		for _, name := range sortedKeys(r.azure) {
+		for _, name := range slices.Sorted(maps.Keys(r.azure)) {
 			if s := r.azure[name]; len(s) >= aci.MinSecretLength && strings.Contains(t, s) {
 				r.refuse(name)
 			}

@@ -83,8 +83,9 @@ func (s *logShipper) run(ctx context.Context) {
 	}
 }
 
-// flushNow sends what is buffered (used before a run's final state so that
-// its logs are in order with the state change).
+// flush sends what is buffered, in batches under logBatchBytes; the loop
+// above calls it on its ticker and when kicked (before a run's final state,
+// so that its logs are in order with the state change).
 func (s *logShipper) flush(ctx context.Context) {
 	s.mu.Lock()
 	batch := s.buf

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -135,7 +136,7 @@ func decodeJSONObject(b []byte) (map[string]any, error) {
 // _TOKEN, _PASSWORD, ..., URLs with userinfo), and each custom header.
 func workerSecrets(env map[string]string) []string {
 	var out []string
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		v := env[k]
 		if v != "" && (secretName(k) || secretValue(v) || slices.Contains(azureCredentialEnv, k)) {
 			out = append(out, v)

@@ -18,7 +18,7 @@ func TestEveryFlagDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(data)
-	root := newRootCmd()
+	root := newRootCmd(processDeps())
 	for _, name := range []string{"start", "run", "emulator"} {
 		cmd, _, err := root.Find([]string{name})
 		if err != nil || cmd.Name() != name {

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/freeport"
 )
 
 // Cluster is a running PostgreSQL server on a free loopback port.
@@ -95,7 +97,7 @@ func Start(ctx context.Context, maxConnections int) (_ *Cluster, err error) {
 	if err := init.Run(); err != nil {
 		return nil, fmt.Errorf("postgres: initdb: %w\n%s", err, out.String())
 	}
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -169,13 +171,4 @@ func (c *Cluster) Stop() error {
 		err = rerr
 	}
 	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,8 @@ import (
 
 	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/pyvenv"
+
+	"github.com/aciworker/aciworker/internal/freeport"
 )
 
 // Options configure a server.
@@ -121,7 +122,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// Another process can grab the port between our probe and the server's
 	// bind; a fresh port on "address already in use" makes that harmless.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = freeport.Get(); err != nil {
 			return fail(fmt.Errorf("prefecttest: free port: %w", err))
 		}
 		s.APIURL = "http://127.0.0.1:" + strconv.Itoa(s.Port) + "/api"
@@ -149,15 +150,6 @@ func New(t testing.TB, opts Options) *Server {
 		}
 	})
 	return s
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // hermeticEnv is the test process environment without Prefect settings, so
