@@ -28,7 +28,7 @@ func TestFailedPollDropsThePoller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Prepare(Job{GroupName: "g", DeploymentName: "d", Image: "alpine", Command: []string{"true"}, CPU: 1, MemoryGB: 1})
+	p, err := Prepare(Job{GroupName: "g", DeploymentName: "d", Image: "alpine", Command: []string{"true"}, CPU: 1, MemoryGB: 1, Template: minimalTemplate()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,5 +44,22 @@ func TestFailedPollDropsThePoller(t *testing.T) {
 	}
 	if n := c.Pollers(); n != 0 {
 		t.Errorf("%d pollers kept after a failed poll, want 0", n)
+	}
+}
+
+// minimalTemplate is the least ARM template Prepare accepts: one container
+// group named by the group parameter, with one container.
+func minimalTemplate() map[string]any {
+	return map[string]any{
+		"parameters": map[string]any{GroupParameter: map[string]any{"type": "string"}},
+		"resources": []any{map[string]any{
+			"type": "Microsoft.ContainerInstance/containerGroups",
+			"name": "[parameters('" + GroupParameter + "')]",
+			"properties": map[string]any{
+				"containers": []any{map[string]any{"name": "job", "properties": map[string]any{
+					"resources": map[string]any{"requests": map[string]any{"cpu": 1, "memoryInGB": 1}},
+				}}},
+			},
+		}},
 	}
 }
