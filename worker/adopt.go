@@ -260,6 +260,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 		listed[runs[i].ID] = true
 	}
 	w.forgetUnlisted(listed)
+	lk := newLookups(w.pf, w.retryTransient)
 	for i := range runs {
 		fr := runs[i]
 		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) || !w.adoptionDue(&fr, now) {
@@ -282,7 +283,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 			// end only with cancellation on.
 			continue
 		}
-		r := &run{id: fr.ID, fr: fr, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
+		r := &run{id: fr.ID, fr: fr, lk: lk, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
 		if !w.takeInflight(fr.ID, r) {
 			continue
 		}
@@ -317,7 +318,7 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 		w.finishUnstartedCancel(ctx, r)
 	}
 	if r.fr.DeploymentID != "" {
-		dep, err := w.readDeployment(ctx, r.fr.DeploymentID)
+		dep, err := r.reads(w).deployment(ctx, r.fr.DeploymentID)
 		if err != nil {
 			if unstartedCancel && errors.Is(err, prefect.ErrNotFound) {
 				cancelUnstarted(err)
@@ -328,7 +329,7 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 		}
 		r.deployment = dep
 	}
-	flow, err := w.readFlow(ctx, r.fr.FlowID)
+	flow, err := r.reads(w).flow(ctx, r.fr.FlowID)
 	if err != nil {
 		w.log.Warn("cannot adopt flow run: reading its flow failed", "flow_run_id", r.id, "err", err)
 		return

@@ -33,6 +33,7 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 	// failed query raises before _last_polled_time is set.
 	w.lastPoll.Store(w.now().UnixNano())
 	w.pollOnce1.Do(func() { close(w.polled) })
+	lk := newLookups(w.pf, w.retryTransient)
 	for _, wr := range runs {
 		fr := wr.FlowRun
 		if w.isInflight(fr.ID) {
@@ -42,7 +43,7 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 			w.log.Debug("flow run limit reached; the rest wait for the next poll", "limit", w.cfg.Limit)
 			break
 		}
-		r := &run{id: fr.ID, fr: fr, poolID: wr.WorkPoolID, hasSlot: true}
+		r := &run{id: fr.ID, fr: fr, poolID: wr.WorkPoolID, hasSlot: true, lk: lk}
 		if !w.takeInflight(fr.ID, r) {
 			w.releaseSlot()
 			continue

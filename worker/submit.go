@@ -22,7 +22,8 @@ type run struct {
 	fr      prefect.FlowRun
 	poolID  string
 	hasSlot bool
-	claim   string // transition id of our accepted Pending proposal
+	claim   string   // transition id of our accepted Pending proposal
+	lk      *lookups // deployment and flow reads shared with the runs of the same poll
 
 	flow       *prefect.Flow
 	deployment *prefect.Deployment
@@ -65,6 +66,15 @@ func (r *run) noteContainer(g *aci.Group) {
 }
 
 func (r *run) deploymentName() string { return DeploymentName(r.group) }
+
+// reads is where the run reads its deployment and flow: shared with the
+// runs found with it, or its own.
+func (r *run) reads(w *Worker) *lookups {
+	if r.lk == nil {
+		r.lk = newLookups(w.pf, w.retryTransient)
+	}
+	return r.lk
+}
 
 // submitError is a failure before the container started: the run is
 // reported Crashed with Prefect's "Failed to submit flow run to
@@ -129,7 +139,7 @@ func (w *Worker) follow(ctx context.Context, r *run) {
 func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	fr := &r.fr
 	if fr.DeploymentID != "" {
-		dep, err := w.readDeployment(ctx, fr.DeploymentID)
+		dep, err := r.reads(w).deployment(ctx, fr.DeploymentID)
 		if errors.Is(err, prefect.ErrNotFound) {
 			w.markCancelled(ctx, r.id, fmt.Sprintf("Deployment %s no longer exists, cancelled run.", fr.DeploymentID))
 			return false, nil
@@ -144,7 +154,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	if ok := w.proposePending(ctx, r); !ok {
 		return false, nil
 	}
-	flow, err := w.readFlow(ctx, fr.FlowID)
+	flow, err := r.reads(w).flow(ctx, fr.FlowID)
 	if err != nil {
 		return false, submitErr("PrefectError", fmt.Errorf("read flow %s: %w", fr.FlowID, err))
 	}
@@ -187,25 +197,6 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	return true, nil
 }
 
-// readDeployment and readFlow read what a run's configuration needs, past
-// a Prefect server's passing overload, for the submit and adopt paths
-// alike.
-func (w *Worker) readDeployment(ctx context.Context, id string) (dep *prefect.Deployment, err error) {
-	err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
-		dep, err = w.pf.ReadDeployment(ctx, id)
-		return err
-	})
-	return dep, err
-}
-
-func (w *Worker) readFlow(ctx context.Context, id string) (flow *prefect.Flow, err error) {
-	err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
-		flow, err = w.pf.ReadFlow(ctx, id)
-		return err
-	})
-	return flow, err
-}
-
 // stillClaimed reads the run's state history before anything is created
 // in Azure. A claim that stayed unlabelled for long (this worker stalled
 // between its Pending proposal and its labels) may have been handed back to
@@ -215,7 +206,25 @@ func (w *Worker) readFlow(ctx context.Context, id string) (flow *prefect.Flow, e
 // already finished (when its result is not persisted): a claim that
 // replaced a final state, directly or through a hand-back, would run the
 // flow a second time, so that state is put back instead.
+//
+// The history costs a request per run, so the run's current record is read
+// first, batched with the other submissions': it settles both questions
+// for a run that has never been final. Prefect sets a run's start_time when
+// it first enters Running or a final state (whichever comes first; "for
+// flows that fail before execution") and never clears it, so a run without
+// one has no final state in its history for the claim to have replaced.
+// Only a run that ran or ended before (a retry, a rerun, an overtaken
+// claim) has its history read.
 func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
+	if fr, found, err := w.current.get(ctx, r.id); err == nil && found && fr.State != nil {
+		if !claimedBy(fr.State, r.claim) {
+			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, fr.State.Type))
+			return false
+		}
+		if fr.StartTime == nil {
+			return true
+		}
+	}
 	var states []prefect.State
 	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
 		states, err = w.pf.ReadFlowRunStates(ctx, r.id)

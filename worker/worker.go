@@ -34,6 +34,8 @@ type Worker struct {
 	// events delivers prefect.worker.* events in the background.
 	events *eventSink
 	watch  *watcher
+	// current reads claimed runs' records for many submissions at once.
+	current *runBatcher
 
 	baseEnv    map[string]string
 	environ    map[string]string
@@ -104,6 +106,7 @@ func New(cfg Config) (*Worker, error) {
 	w.logs = newLogShipper(w.pf, w.log)
 	w.events = newEventSink(w.pf.EmitEvents, w.log)
 	w.watch = newWatcher(w)
+	w.current = newRunBatcher(w.pf, w.retryTransient)
 	if cfg.BaseJobTemplate == nil {
 		t, err := DefaultBaseJobTemplate()
 		if err != nil {
