@@ -86,3 +86,46 @@ func TestPrefectReadsSharedByAPoll(t *testing.T) {
 		t.Errorf("the state history of runs that never ran was read %d times; all: %v", n, all)
 	}
 }
+
+// The ARM reads a burst of runs costs: clean-up deletes the group and the
+// deployment record without following either deletion to its end (the
+// reconcile loop finds what fails later), and a run whose flow reports
+// Running has its group read only for deaths Prefect cannot report, at
+// RunningCheckInterval, not at the pace the read budget would allow.
+func TestARMReadsPerRun(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("arm-reads", t.TempDir(), "flows.py:x", b.jobVars(standinCommand("-sleep", "4s")))
+	const runs = 3
+	ids := make([]string, runs)
+	for i := range ids {
+		ids[i] = b.runDeployment(dep, nil)
+	}
+	before := b.emu.Counters()
+	b.startWorker()
+	for _, id := range ids {
+		if fr := b.waitFinal(id, 3*time.Minute); fr.StateType != prefect.StateCompleted {
+			t.Errorf("run %s: %s (%s)", id, fr.StateType, stateMessage(fr))
+		}
+	}
+	b.waitClean(time.Minute)
+	c := b.emu.Counters()
+	puts := c.Count("deployments.put") - before.Count("deployments.put")
+	if puts != runs {
+		t.Fatalf("%d deployments for %d runs", puts, runs)
+	}
+	deletes := c.Deletes() - before.Deletes()
+	if deletes != 2*runs {
+		t.Errorf("%d deletes for %d runs, want a group and a record each", deletes, runs)
+	}
+	// Operation-status reads follow an LRO: only a deployment PUT's (under
+	// the deployment's path), no deletion's (ARM's operationresults, ACI's
+	// location operations).
+	for _, r := range b.emu.RequestLog() {
+		if r.Op == "operations.get" && !strings.Contains(r.Path, "/deployments/") {
+			t.Errorf("a deletion was followed: GET %s", r.Path)
+		}
+	}
+	t.Logf("ARM reads: %d for %d runs; by operation: %v", c.Reads()-before.Reads(), runs, c.ByOp)
+}
