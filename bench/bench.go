@@ -282,6 +282,8 @@ func buildBinaries(ctx context.Context, root, dir string) (binaries, error) {
 	for out, pkg := range map[string]string{b.aciworker: "./cmd/aciworker", b.standin: "./bench/standin"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 		cmd.Dir = root
+		// Static, as aciworker ships: a cgo build maps the C library too.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if o, err := cmd.CombinedOutput(); err != nil {
 			return b, fmt.Errorf("go build %s: %w\n%s", pkg, err, o)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -304,5 +305,29 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		}
 		logger.Info("metrics serving", "addr", addr)
 	}
+	go trimWhenIdle(ctx, w.FirstPoll(), logger)
 	return w.Run(ctx)
+}
+
+// trimWhenIdle gives back what start-up left resident (see trimIdle) once
+// the worker is up: at its first poll, and again after the adoption and
+// reconcile rounds that start with it, whose code is then cold too.
+func trimWhenIdle(ctx context.Context, polled <-chan struct{}, logger *slog.Logger) {
+	select {
+	case <-polled:
+	case <-ctx.Done():
+		return
+	}
+	for _, wait := range []time.Duration{0, 5 * time.Second} {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		if err := trimIdle(); err != nil {
+			logger.Debug("giving back start-up memory failed", "err", err)
+		}
+	}
 }

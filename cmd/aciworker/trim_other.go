@@ -1,0 +1,12 @@
+//go:build !linux
+
+package main
+
+import "runtime/debug"
+
+// trimIdle returns start-up's heap garbage to the OS (see trim_linux.go
+// for what Linux gives back besides).
+func trimIdle() error {
+	debug.FreeOSMemory()
+	return nil
+}
