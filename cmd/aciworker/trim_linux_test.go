@@ -48,3 +48,48 @@ func TestTrimIdle(t *testing.T) {
 	}
 	t.Logf("RssFile %d kB -> %d kB", before, after)
 }
+
+// Only the executable's clean read-only mappings are dropped: a writable
+// one, another file's, and a read-only one holding relocated (private,
+// Anonymous) pages are kept.
+func TestCleanSpans(t *testing.T) {
+	t.Parallel()
+	const exe = "/usr/bin/aciworker"
+	mapping := func(span, perms, path string, anonKB int) string {
+		return span + " " + perms + " 00000000 08:01 42 " + path + "\n" +
+			"Size:                100 kB\nRss:                  40 kB\n" +
+			"Anonymous:            " + strconv.Itoa(anonKB) + " kB\nVmFlags: rd mr mw me\n"
+	}
+	tests := []struct {
+		name  string
+		smaps string
+		want  [][2]uintptr
+		err   bool
+	}{
+		{name: "code and read-only data", smaps: mapping("1000-2000", "r-xp", exe, 0) + mapping("2000-3000", "r--p", exe, 0),
+			want: [][2]uintptr{{0x1000, 0x2000}, {0x2000, 0x3000}}},
+		{name: "relocated read-only data is kept", smaps: mapping("1000-2000", "r-xp", exe, 0) + mapping("2000-3000", "r--p", exe, 8),
+			want: [][2]uintptr{{0x1000, 0x2000}}},
+		{name: "writable data is kept", smaps: mapping("3000-4000", "rw-p", exe, 0)},
+		{name: "another file is kept", smaps: mapping("1000-2000", "r-xp", "/usr/lib/libc.so.6", 0)},
+		{name: "anonymous mapping", smaps: mapping("5000-6000", "rw-p", "", 4)},
+		{name: "bad range", smaps: mapping("zz-1000", "r-xp", exe, 0), err: true},
+		{name: "not smaps", smaps: "Anonymous: 0 kB\n", err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := cleanSpans(strings.NewReader(tt.smaps), exe)
+			if (err != nil) != tt.err {
+				t.Fatalf("err = %v, want error %v", err, tt.err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("spans %x, want %x", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("spans %x, want %x", got, tt.want)
+				}
+			}
+		})
+	}
+}
