@@ -31,9 +31,6 @@ const (
 	// spent on routine container-group reads; the rest stays for what the
 	// watcher learns is news, provisioning, logs and clean-up.
 	DefaultBackgroundShare = 0.5
-	// DefaultRunningCheckInterval is how often the group of a run whose
-	// flow reports Running is read for a death Prefect cannot report.
-	DefaultRunningCheckInterval = 2 * time.Minute
 )
 
 // Config configures a worker. Zero values take the defaults noted.
@@ -86,13 +83,6 @@ type Config struct {
 	OrphanAfter time.Duration
 	// BackgroundShare is the fraction of the read budget for routine reads.
 	BackgroundShare float64
-	// RunningCheckInterval is the least time between routine reads of the
-	// group of a run whose flow reports Running: its engine reports how it
-	// ends through Prefect, so the group is read only for a death the
-	// engine cannot report (killed for memory, a lost node). Until the flow
-	// reports Running the container is what shows whether it started, and
-	// its group is read as often as the budget allows.
-	RunningCheckInterval time.Duration
 
 	// HealthAddr, when set, serves GET /health there (--with-healthcheck).
 	HealthAddr string
@@ -157,7 +147,6 @@ func (c *Config) setDefaults() error {
 	def(&c.AdoptInterval, c.QueryInterval)
 	def(&c.CancelGrace, DefaultCancelGrace)
 	def(&c.OrphanAfter, DefaultOrphanAfter)
-	def(&c.RunningCheckInterval, DefaultRunningCheckInterval)
 	if c.BackgroundShare <= 0 || c.BackgroundShare > 1 {
 		c.BackgroundShare = DefaultBackgroundShare
 	}

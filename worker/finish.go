@@ -120,7 +120,7 @@ func (w *Worker) cleanup(parent context.Context, r *run, step groupStep) {
 			w.log.Info("stopped container group (kept)", "flow_run_id", r.id, "group", r.group)
 		}
 	default:
-		if err := c.RequestGroupDelete(ctx, rg, r.group); err != nil {
+		if err := c.DeleteGroup(ctx, rg, r.group); err != nil {
 			w.log.Warn("deleting the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
 		} else {
 			w.log.Info("deleted container group", "flow_run_id", r.id, "group", r.group)
@@ -131,29 +131,30 @@ func (w *Worker) cleanup(parent context.Context, r *run, step groupStep) {
 	}
 }
 
-// deleteDeploymentRecord deletes a deployment record once it is over.
-// Neither this delete nor the group's is followed to its end: each would
-// cost reads per run, and a record or group whose deletion fails later is
-// one the reconcile loop finds (its run is final) and removes. ARM refuses
-// to delete a running deployment, so one that will not end is cancelled
-// first; only then is it worth reading.
+// deleteDeploymentRecord deletes a deployment record once it is over: ARM
+// refuses to delete a running one, so a deployment that will not end is
+// cancelled first.
 func (w *Worker) deleteDeploymentRecord(ctx context.Context, c *aci.Client, rg, name string) error {
-	err := c.RequestDeploymentDelete(ctx, rg, name)
-	if !aci.IsConflict(err) {
+	res, _, err := c.PollDeployment(ctx, rg, name)
+	switch {
+	case errors.Is(err, aci.ErrNotFound):
+		return nil
+	case err != nil:
 		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = c.WaitDeployment(wctx, rg, name)
-	cancel()
-	if err != nil && !errors.Is(err, aci.ErrNotFound) {
-		if cerr := c.CancelDeployment(ctx, rg, name); cerr != nil {
-			return cerr
+	case res == nil:
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := c.WaitDeployment(wctx, rg, name)
+		cancel()
+		if err != nil && !errors.Is(err, aci.ErrNotFound) {
+			if cerr := c.CancelDeployment(ctx, rg, name); cerr != nil {
+				return cerr
+			}
+			if _, err := c.WaitDeployment(ctx, rg, name); err != nil && !errors.Is(err, aci.ErrNotFound) {
+				return err
+			}
 		}
-		if _, err := c.WaitDeployment(ctx, rg, name); err != nil && !errors.Is(err, aci.ErrNotFound) {
-			return err
-		}
 	}
-	return c.RequestDeploymentDelete(ctx, rg, name)
+	return c.DeleteDeployment(ctx, rg, name)
 }
 
 // stdoutMu keeps lines of different runs' output from interleaving.

@@ -57,7 +57,6 @@ type watched struct {
 	r       *run
 	st      watchState
 	nextGet time.Time
-	running bool // the flow has reported Running: routine reads slow down
 	killing atomic.Bool
 }
 
@@ -155,10 +154,6 @@ func (wt *watcher) round(parent context.Context) bool {
 				// Counted when first seen final, not after the container
 				// has ended and been removed: a round or two sooner.
 				w.observeFinished(wd.r, fr.StateType)
-			}
-			if strings.EqualFold(fr.StateType, prefect.StateRunning) && !wd.running {
-				wd.running = true
-				wd.nextGet = later(wd.nextGet, now.Add(w.cfg.RunningCheckInterval))
 			}
 		}
 		if m, ok := lists[wd.r.tgt.listKey()]; ok {
@@ -291,9 +286,6 @@ func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period 
 		wt.deliver(wd, outcome{kind: outAbandoned, group: g})
 		return
 	}
-	if wd.running {
-		period = max(period, wt.w.cfg.RunningCheckInterval)
-	}
 	wd.nextGet = now.Add(period)
 }
 
@@ -310,13 +302,6 @@ func (wt *watcher) startKill(ctx context.Context, wd *watched) {
 
 // waitKills waits for the kills in progress (they end with ctx).
 func (wt *watcher) waitKills() { wt.kills.Wait() }
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
 
 // kill removes a Cancelling run's group the prefect-azure way (stop when
 // kept, else delete) and marks the run Cancelled.
