@@ -371,6 +371,9 @@ func TestSecretProvenanceReachesPrepare(t *testing.T) {
 		}
 	}
 	job.Image, job.Location = "img", "westeurope"
+	if job.Template, err = prefectaci.DefaultTemplate(job); err != nil {
+		t.Fatal(err)
+	}
 	p, err := aci.Prepare(job)
 	if err != nil {
 		t.Fatal(err)
