@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aciworker/aciworker/internal/jsonvalue"
 	"github.com/aciworker/aciworker/internal/pyvenv"
 )
 
@@ -40,21 +41,21 @@ type caseResolver corpusCase
 
 func (r *caseResolver) BlockDocument(_ context.Context, id string) (Block, error) {
 	if d, ok := r.Blocks[id]; ok {
-		return Block{Data: deepCopy(d).(map[string]any)}, nil
+		return Block{Data: jsonvalue.Copy(d)}, nil
 	}
 	return Block{}, fmt.Errorf("block %s: not found", id)
 }
 
 func (r *caseResolver) BlockDocumentByName(_ context.Context, slug, name string) (Block, error) {
 	if d, ok := r.BlocksByName[slug+"/"+name]; ok {
-		return Block{Data: deepCopy(d).(map[string]any)}, nil
+		return Block{Data: jsonvalue.Copy(d)}, nil
 	}
 	return Block{}, fmt.Errorf("block %s/%s: not found", slug, name)
 }
 
 func (r *caseResolver) Variable(_ context.Context, name string) (any, bool, error) {
 	v, ok := r.Variables[name]
-	return deepCopy(v), ok, nil
+	return jsonvalue.Copy(v), ok, nil
 }
 
 func decodeNumbers(data []byte, v any) error {

@@ -25,13 +25,15 @@ package jobtemplate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/aciworker/aciworker/internal/jsonvalue"
 )
 
 // placeholderRE is Prefect's PLACEHOLDER_CAPTURE_REGEX,
@@ -108,7 +110,7 @@ func EnvPlaceholders(v any) []string {
 				}
 			}
 		case map[string]any:
-			for _, k := range sortedKeys(t) {
+			for _, k := range slices.Sorted(maps.Keys(t)) {
 				walk(t[k])
 			}
 		case []any:
@@ -188,7 +190,7 @@ func apply(template any, values map[string]any, lookupEnv func(string) (string, 
 		}
 		if len(phs) == 1 && phs[0].full == t && phs[0].kind == standard {
 			// A copy, so that the result never shares structure with values.
-			return deepCopy(getFromDict(values, phs[0].name))
+			return jsonvalue.Copy(getFromDict(values, phs[0].name))
 		}
 		out := t
 		for _, p := range phs {
@@ -491,7 +493,7 @@ func Render(ctx context.Context, baseJobTemplate map[string]any, values map[stri
 	if !ok {
 		return nil, fmt.Errorf("base job template: job_configuration is %s, want an object", typeName(baseJobTemplate["job_configuration"]))
 	}
-	base := deepCopy(jc).(map[string]any)
+	base := jsonvalue.Copy(jc)
 	vars, err := variableDefaults(baseJobTemplate)
 	if err != nil {
 		return nil, err
@@ -509,18 +511,18 @@ func Render(ctx context.Context, baseJobTemplate map[string]any, values map[stri
 	}
 
 	transformed := map[string]any{}
-	for _, key := range sortedKeys(values) {
+	for _, key := range slices.Sorted(maps.Keys(values)) {
 		if strings.Contains(key, ".") {
-			if err := setInDict(transformed, key, deepCopy(values[key])); err != nil {
+			if err := setInDict(transformed, key, jsonvalue.Copy(values[key])); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for _, key := range sortedKeys(values) {
+	for _, key := range slices.Sorted(maps.Keys(values)) {
 		if strings.Contains(key, ".") {
 			continue
 		}
-		v := deepCopy(values[key])
+		v := jsonvalue.Copy(values[key])
 		prev, havePrev := transformed[key].(map[string]any)
 		if vm, ok := v.(map[string]any); ok && havePrev {
 			transformed[key] = deepMerge(prev, vm)
@@ -582,7 +584,7 @@ func variableDefaults(baseJobTemplate map[string]any) (map[string]any, error) {
 		switch attrs := attrsV.(type) {
 		case map[string]any:
 			if d, ok := attrs["default"]; ok && d != nil {
-				vars[name] = deepCopy(d)
+				vars[name] = jsonvalue.Copy(d)
 			}
 			continue
 		case string:
@@ -720,7 +722,7 @@ func resolveBlocks(ctx context.Context, template any, r Resolver, mark func([]st
 			}
 			cur, at = v, append(at, keypathKeys(parts[2])...)
 		}
-		return deepCopy(cur), doc.Secret || overlapsSecret(at, doc.SecretFields), nil
+		return jsonvalue.Copy(cur), doc.Secret || overlapsSecret(at, doc.SecretFields), nil
 	}
 	resolve = func(t any, path []string) (any, error) {
 		switch tt := t.(type) {
@@ -758,7 +760,7 @@ func resolveBlocks(ctx context.Context, template any, r Resolver, mark func([]st
 							mark(append(slices.Clone(path), keys...))
 						}
 					}
-					return deepCopy(doc.Data), nil
+					return jsonvalue.Copy(doc.Data), nil
 				}
 			}
 			out := make(map[string]any, len(tt))
@@ -891,7 +893,7 @@ func ResolveVariables(ctx context.Context, template any, r Resolver) (any, error
 				if !found {
 					return "", nil
 				}
-				return deepCopy(v), nil
+				return jsonvalue.Copy(v), nil
 			}
 			out := tt
 			for _, p := range phs {
@@ -964,31 +966,4 @@ func truthy(v any) bool {
 		}
 		return true
 	}
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = deepCopy(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = deepCopy(x)
-		}
-		return out
-	}
-	return v
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
