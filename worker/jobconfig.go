@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -89,188 +90,204 @@ func (c credentials) missing() []string {
 // field and the offending value (secrets excepted).
 func parseJobConfig(m map[string]any) (*jobConfig, error) {
 	c := &jobConfig{
-		Image:        aci.DefaultImage,
-		Entrypoint:   aci.DefaultEntrypoint,
-		CPU:          aci.DefaultCPU,
-		Memory:       aci.DefaultMemoryGB,
-		StartTimeout: 240 * time.Second,
-		PollInterval: 5 * time.Second,
-		Env:          map[string]string{},
-		Labels:       map[string]string{},
-		nullEnv:      map[string]bool{},
-		secretEnv:    map[string]bool{},
+		Image:          aci.DefaultImage,
+		ImageDefaulted: true,
+		Entrypoint:     aci.DefaultEntrypoint,
+		CPU:            aci.DefaultCPU,
+		Memory:         aci.DefaultMemoryGB,
+		StartTimeout:   240 * time.Second,
+		PollInterval:   5 * time.Second,
+		Env:            map[string]string{},
+		Labels:         map[string]string{},
+		nullEnv:        map[string]bool{},
+		secretEnv:      map[string]bool{},
 	}
-	var err error
-	fail := func(field string, e error) error { return fmt.Errorf("job configuration field %q: %w", field, e) }
-
-	if v, ok := m["command"]; ok && v != nil {
-		if c.Command, err = asString(v); err != nil {
-			return nil, fail("command", err)
-		}
-	}
-	if v, ok := m["env"]; ok && v != nil {
-		env, ok := v.(map[string]any)
-		if !ok {
-			return nil, fail("env", fmt.Errorf("must be an object of strings, got %s", describeType(v)))
-		}
-		for k, ev := range env {
-			if ev == nil {
-				c.nullEnv[k] = true
-				continue
+	for _, f := range jobConfigFields {
+		v, ok := m[f.name]
+		switch {
+		case ok && v != nil:
+			if err := f.decode(c, v); err != nil {
+				return nil, fieldError(f.name, err)
 			}
-			// BaseJobConfiguration._coerce_env: str() of whatever came out
-			// of templating.
-			if s, isStr := ev.(string); isStr {
-				c.Env[k] = s
-			} else {
-				c.Env[k] = pyStr(ev)
-			}
+		case f.required != "":
+			return nil, fieldError(f.name, errors.New(f.required))
+		case ok && f.null != nil:
+			f.null(c)
 		}
 	}
 	c.EnvOrder = slices.Sorted(maps.Keys(c.Env))
-	if v, ok := m["labels"]; ok && v != nil {
-		labels, ok := v.(map[string]any)
-		if !ok {
-			return nil, fail("labels", fmt.Errorf("must be an object of strings, got %s", describe(v)))
-		}
-		for k, lv := range labels {
-			s, isStr := lv.(string)
-			if !isStr {
-				return nil, fail("labels."+k, fmt.Errorf("must be a string, got %s", describe(lv)))
-			}
-			c.Labels[k] = s
-		}
-	}
-	if v, ok := m["name"]; ok && v != nil {
-		if c.Name, err = asString(v); err != nil {
-			return nil, fail("name", err)
-		}
-	}
-	if v, ok := m["image"]; ok && v != nil {
-		if c.Image, err = asString(v); err != nil {
-			return nil, fail("image", err)
-		}
-	}
-	c.ImageDefaulted = m["image"] == nil
-	rg, ok := m["resource_group_name"]
-	if !ok || rg == nil {
-		return nil, fail("resource_group_name", fmt.Errorf("is required (set the job variable resource_group_name)"))
-	}
-	if c.ResourceGroup, err = asString(rg); err != nil || c.ResourceGroup == "" {
-		return nil, fail("resource_group_name", fmt.Errorf("must be a non-empty string, got %s", describe(rg)))
-	}
-	sub, ok := m["subscription_id"]
-	if !ok || sub == nil {
-		return nil, fail("subscription_id", fmt.Errorf("is required (set the job variable subscription_id)"))
-	}
-	if c.SubscriptionID, err = asString(sub); err != nil || c.SubscriptionID == "" {
-		return nil, fail("subscription_id", fmt.Errorf("must be a non-empty string"))
-	}
-	if c.Identities, err = optStrings(m, "identities"); err != nil {
-		return nil, err
-	}
-	if v, ok := m["entrypoint"]; ok {
-		if v == nil {
-			c.Entrypoint = ""
-			c.explicitNullEntr = true
-		} else if c.Entrypoint, err = asString(v); err != nil {
-			return nil, fail("entrypoint", err)
-		}
-	}
-	if v, ok := m["image_registry"]; ok && v != nil {
-		if c.Registry, err = parseRegistry(v); err != nil {
-			return nil, fail("image_registry", err)
-		}
-	}
-	if v, ok := m["cpu"]; ok && v != nil {
-		if c.CPU, err = asFloat(v); err != nil {
-			return nil, fail("cpu", err)
-		}
-	}
-	if v, ok := m["memory"]; ok && v != nil {
-		if c.Memory, err = asFloat(v); err != nil {
-			return nil, fail("memory", err)
-		}
-	}
-	if v, ok := m["gpu_count"]; ok && v != nil {
-		n, err := asInt(v)
-		if err != nil {
-			return nil, fail("gpu_count", err)
-		}
-		c.GPUCount = int(n)
-	}
-	if v, ok := m["gpu_sku"]; ok && v != nil {
-		if c.GPUSKU, err = asString(v); err != nil {
-			return nil, fail("gpu_sku", err)
-		}
-	}
-	if c.SubnetIDs, err = optStrings(m, "subnet_ids"); err != nil {
-		return nil, err
-	}
-	if c.DNSServers, err = optStrings(m, "dns_servers"); err != nil {
-		return nil, err
-	}
-	if v, ok := m["stream_output"]; ok && v != nil {
-		if c.StreamOutput, err = asBool(v); err != nil {
-			return nil, fail("stream_output", err)
-		}
-	}
-	if v, ok := m["keep_container_group"]; ok && v != nil {
-		if c.KeepGroup, err = asBool(v); err != nil {
-			return nil, fail("keep_container_group", err)
-		}
-	}
-	if v, ok := m["aci_credentials"]; ok && v != nil {
-		cm, isMap := v.(map[string]any)
-		if !isMap {
-			return nil, fail("aci_credentials", fmt.Errorf("must be an azure-container-instance-credentials block, got %s", describeType(v)))
-		}
-		for key, dst := range map[string]*string{"client_id": &c.Credentials.ClientID, "tenant_id": &c.Credentials.TenantID, "client_secret": &c.Credentials.ClientSecret} {
-			if s, isStr := cm[key].(string); isStr {
-				*dst = s
-			}
-		}
-		if missing := c.Credentials.missing(); len(missing) > 0 && len(missing) < 3 {
-			// prefect-azure's block refuses a partial service principal;
-			// falling back to the worker's own identity would run the flow
-			// under credentials nobody chose.
-			return nil, fail("aci_credentials", fmt.Errorf("a service principal needs client_id, tenant_id and client_secret; the block lacks %s", strings.Join(missing, ", ")))
-		}
-	}
-	if v, ok := m["task_start_timeout_seconds"]; ok && v != nil {
-		n, err := asInt(v)
-		if err != nil || n < 0 {
-			return nil, fail("task_start_timeout_seconds", fmt.Errorf("must be a non-negative integer, got %s", describe(v)))
-		}
-		// Clamped in seconds, before the conversion that would overflow.
-		secs := min(max(n, int64(minStartTimeout/time.Second)), int64(maxStartTimeout/time.Second))
-		c.StartTimeout = time.Duration(secs) * time.Second
-		if secs != n {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("task_start_timeout_seconds %d is outside [%d, %d]; using %d",
-				n, int64(minStartTimeout/time.Second), int64(maxStartTimeout/time.Second), secs))
-		}
-	}
-	if v, ok := m["task_watch_poll_interval"]; ok && v != nil {
-		f, err := asFloat(v)
-		if err != nil || f <= 0 {
-			return nil, fail("task_watch_poll_interval", fmt.Errorf("must be a positive number, got %s", describe(v)))
-		}
-		// Clamped as a float, before the conversion that would overflow.
-		secs := min(max(f, minPollInterval.Seconds()), maxPollInterval.Seconds())
-		c.PollInterval = time.Duration(secs * float64(time.Second))
-		if secs != f {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("task_watch_poll_interval %g is outside [%g, %g] seconds; using %g",
-				f, minPollInterval.Seconds(), maxPollInterval.Seconds(), secs))
-		}
-	}
-	at, ok := m["arm_template"]
-	if !ok || at == nil {
-		return nil, fail("arm_template", fmt.Errorf("is required"))
-	}
-	if c.ARMTemplate, ok = at.(map[string]any); !ok {
-		return nil, fail("arm_template", fmt.Errorf("must be an object, got %s", describe(at)))
-	}
 	return c, nil
+}
+
+// jobField decodes one field of a rendered job configuration.
+type jobField struct {
+	name string
+	// decode reads a value that is present and not null into c.
+	decode func(c *jobConfig, v any) error
+	// required, when set, is the error for a field absent or null.
+	required string
+	// null, when set, is what an explicit null means (absent means the
+	// default).
+	null func(c *jobConfig)
+}
+
+// subFieldError is an error about a part of a field (labels.a).
+type subFieldError struct {
+	sub string
+	err error
+}
+
+func (e *subFieldError) Error() string { return e.err.Error() }
+func (e *subFieldError) Unwrap() error { return e.err }
+
+// fieldError names the field (or the part of it) an error is about.
+func fieldError(field string, err error) error {
+	var se *subFieldError
+	if errors.As(err, &se) {
+		field += "." + se.sub
+		err = se.err
+	}
+	return fmt.Errorf("job configuration field %q: %w", field, err)
+}
+
+// jobConfigFields are prefect-azure's job configuration fields, in the
+// order they are checked (the first bad one is reported).
+var jobConfigFields = []jobField{
+	{name: "command", decode: func(c *jobConfig, v any) (err error) { c.Command, err = asString(v); return err }},
+	{name: "env", decode: decodeEnv},
+	{name: "labels", decode: decodeLabels},
+	{name: "name", decode: func(c *jobConfig, v any) (err error) { c.Name, err = asString(v); return err }},
+	{name: "image", decode: func(c *jobConfig, v any) (err error) {
+		c.ImageDefaulted = false
+		c.Image, err = asString(v)
+		return err
+	}},
+	{name: "resource_group_name", required: "is required (set the job variable resource_group_name)",
+		decode: func(c *jobConfig, v any) (err error) {
+			if c.ResourceGroup, err = asString(v); err != nil || c.ResourceGroup == "" {
+				return fmt.Errorf("must be a non-empty string, got %s", describe(v))
+			}
+			return nil
+		}},
+	{name: "subscription_id", required: "is required (set the job variable subscription_id)",
+		decode: func(c *jobConfig, v any) (err error) {
+			if c.SubscriptionID, err = asString(v); err != nil || c.SubscriptionID == "" {
+				return errors.New("must be a non-empty string")
+			}
+			return nil
+		}},
+	{name: "identities", decode: func(c *jobConfig, v any) (err error) { c.Identities, err = asStrings(v); return err }},
+	{name: "entrypoint", decode: func(c *jobConfig, v any) (err error) { c.Entrypoint, err = asString(v); return err },
+		null: func(c *jobConfig) { c.Entrypoint, c.explicitNullEntr = "", true }},
+	{name: "image_registry", decode: func(c *jobConfig, v any) (err error) { c.Registry, err = parseRegistry(v); return err }},
+	{name: "cpu", decode: func(c *jobConfig, v any) (err error) { c.CPU, err = asFloat(v); return err }},
+	{name: "memory", decode: func(c *jobConfig, v any) (err error) { c.Memory, err = asFloat(v); return err }},
+	{name: "gpu_count", decode: func(c *jobConfig, v any) error {
+		n, err := asInt(v)
+		c.GPUCount = int(n)
+		return err
+	}},
+	{name: "gpu_sku", decode: func(c *jobConfig, v any) (err error) { c.GPUSKU, err = asString(v); return err }},
+	{name: "subnet_ids", decode: func(c *jobConfig, v any) (err error) { c.SubnetIDs, err = asStrings(v); return err }},
+	{name: "dns_servers", decode: func(c *jobConfig, v any) (err error) { c.DNSServers, err = asStrings(v); return err }},
+	{name: "stream_output", decode: func(c *jobConfig, v any) (err error) { c.StreamOutput, err = asBool(v); return err }},
+	{name: "keep_container_group", decode: func(c *jobConfig, v any) (err error) { c.KeepGroup, err = asBool(v); return err }},
+	{name: "aci_credentials", decode: decodeCredentials},
+	{name: "task_start_timeout_seconds", decode: decodeStartTimeout},
+	{name: "task_watch_poll_interval", decode: decodePollInterval},
+	{name: "arm_template", required: "is required", decode: func(c *jobConfig, v any) error {
+		t, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("must be an object, got %s", describe(v))
+		}
+		c.ARMTemplate = t
+		return nil
+	}},
+}
+
+func decodeEnv(c *jobConfig, v any) error {
+	env, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("must be an object of strings, got %s", describeType(v))
+	}
+	for k, ev := range env {
+		if ev == nil {
+			c.nullEnv[k] = true
+			continue
+		}
+		// BaseJobConfiguration._coerce_env: str() of whatever came out
+		// of templating.
+		if s, isStr := ev.(string); isStr {
+			c.Env[k] = s
+		} else {
+			c.Env[k] = pyStr(ev)
+		}
+	}
+	return nil
+}
+
+func decodeLabels(c *jobConfig, v any) error {
+	labels, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("must be an object of strings, got %s", describe(v))
+	}
+	for k, lv := range labels {
+		s, isStr := lv.(string)
+		if !isStr {
+			return &subFieldError{sub: k, err: fmt.Errorf("must be a string, got %s", describe(lv))}
+		}
+		c.Labels[k] = s
+	}
+	return nil
+}
+
+func decodeCredentials(c *jobConfig, v any) error {
+	cm, isMap := v.(map[string]any)
+	if !isMap {
+		return fmt.Errorf("must be an azure-container-instance-credentials block, got %s", describeType(v))
+	}
+	for key, dst := range map[string]*string{"client_id": &c.Credentials.ClientID, "tenant_id": &c.Credentials.TenantID, "client_secret": &c.Credentials.ClientSecret} {
+		if s, isStr := cm[key].(string); isStr {
+			*dst = s
+		}
+	}
+	if missing := c.Credentials.missing(); len(missing) > 0 && len(missing) < 3 {
+		// prefect-azure's block refuses a partial service principal;
+		// falling back to the worker's own identity would run the flow
+		// under credentials nobody chose.
+		return fmt.Errorf("a service principal needs client_id, tenant_id and client_secret; the block lacks %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func decodeStartTimeout(c *jobConfig, v any) error {
+	n, err := asInt(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("must be a non-negative integer, got %s", describe(v))
+	}
+	// Clamped in seconds, before the conversion that would overflow.
+	lo, hi := int64(minStartTimeout/time.Second), int64(maxStartTimeout/time.Second)
+	secs := min(max(n, lo), hi)
+	c.StartTimeout = time.Duration(secs) * time.Second
+	if secs != n {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("task_start_timeout_seconds %d is outside [%d, %d]; using %d", n, lo, hi, secs))
+	}
+	return nil
+}
+
+func decodePollInterval(c *jobConfig, v any) error {
+	f, err := asFloat(v)
+	if err != nil || f <= 0 {
+		return fmt.Errorf("must be a positive number, got %s", describe(v))
+	}
+	// Clamped as a float, before the conversion that would overflow.
+	lo, hi := minPollInterval.Seconds(), maxPollInterval.Seconds()
+	secs := min(max(f, lo), hi)
+	c.PollInterval = time.Duration(secs * float64(time.Second))
+	if secs != f {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("task_watch_poll_interval %g is outside [%g, %g] seconds; using %g", f, lo, hi, secs))
+	}
+	return nil
 }
 
 // markSecret records where values from a secret source (see
@@ -311,20 +328,17 @@ func parseRegistry(v any) (*aci.Registry, error) {
 	return r, nil
 }
 
-func optStrings(m map[string]any, key string) ([]string, error) {
-	v, ok := m[key]
-	if !ok || v == nil {
-		return nil, nil
-	}
+// asStrings reads a list of strings.
+func asStrings(v any) ([]string, error) {
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("job configuration field %q: must be a list of strings, got %s", key, describe(v))
+		return nil, fmt.Errorf("must be a list of strings, got %s", describe(v))
 	}
 	out := make([]string, 0, len(list))
 	for i, item := range list {
 		s, ok := item.(string)
 		if !ok {
-			return nil, fmt.Errorf("job configuration field %q: item %d must be a string, got %s", key, i, describe(item))
+			return nil, fmt.Errorf("item %d must be a string, got %s", i, describe(item))
 		}
 		out = append(out, s)
 	}

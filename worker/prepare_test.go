@@ -122,6 +122,24 @@ func TestParseJobConfig(t *testing.T) {
 	}
 }
 
+// Every field of the table refuses a value of the wrong kind (a list of
+// numbers is wrong for each of them) with an error naming that field.
+func TestJobConfigFieldsNameThemselves(t *testing.T) {
+	t.Parallel()
+	base := map[string]any{"resource_group_name": "rg", "subscription_id": "sub", "arm_template": map[string]any{}}
+	for _, f := range jobConfigFields {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			m := maps.Clone(base)
+			m[f.name] = []any{json.Number("1")}
+			_, err := parseJobConfig(m)
+			if err == nil || !strings.HasPrefix(err.Error(), `job configuration field "`+f.name+`": `) {
+				t.Fatalf("error %v, want one naming %q", err, f.name)
+			}
+		})
+	}
+}
+
 // Fields that hold credentials are described by type only: a string given
 // where a block belongs is often the secret itself.
 func TestJobConfigErrorsDoNotEchoCredentials(t *testing.T) {
