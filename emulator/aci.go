@@ -488,17 +488,11 @@ func containerInstanceView(st runtime.Status, started bool) map[string]any {
 
 // lookupGroup finds a container group in a resource group.
 func (e *Emulator) lookupGroup(rgName, name string) (*containerGroup, *apiError) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	rg := e.rgs[strings.ToLower(rgName)]
-	if rg == nil {
-		return nil, rgNotFound(rgName)
+	rg, g, aerr := lookupIn(e, rgName, name, groupsOf)
+	if aerr == nil && g == nil {
+		aerr = groupNotFound(rg.name, name)
 	}
-	g := rg.groups[strings.ToLower(name)]
-	if g == nil {
-		return nil, groupNotFound(rg.name, name)
-	}
-	return g, nil
+	return g, aerr
 }
 
 func (e *Emulator) serveContainerGroups(q *armRequest) {
@@ -610,22 +604,15 @@ func (e *Emulator) patchGroup(q *armRequest) {
 }
 
 func (e *Emulator) deleteGroup(q *armRequest) {
-	e.mu.Lock()
-	rg := e.rgs[strings.ToLower(q.rt.rg)]
-	if rg == nil {
-		e.mu.Unlock()
-		q.fail(rgNotFound(q.rt.rg))
+	g, aerr := removeFrom(e, q.rt.rg, q.rt.name, groupsOf, nil)
+	if aerr != nil {
+		q.fail(aerr)
 		return
 	}
-	key := strings.ToLower(q.rt.name)
-	g := rg.groups[key]
 	if g == nil {
-		e.mu.Unlock()
 		q.w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	delete(rg.groups, key)
-	e.mu.Unlock()
 	g.remove()
 	op := e.newOp(q.rt.sub, g.id, func() (string, *apiError) {
 		if g.allDone() {

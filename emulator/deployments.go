@@ -2,8 +2,10 @@ package emulator
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -154,17 +156,11 @@ func typedValues(ps map[string]armtemplate.Param) map[string]any {
 }
 
 func (e *Emulator) lookupDeployment(rgName, name string) (*resourceGroup, *deployment, *apiError) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	rg := e.rgs[strings.ToLower(rgName)]
-	if rg == nil {
-		return nil, nil, rgNotFound(rgName)
+	rg, d, aerr := lookupIn(e, rgName, name, deploymentsOf)
+	if aerr == nil && d == nil {
+		aerr = deploymentNotFound(name)
 	}
-	d := rg.deployments[strings.ToLower(name)]
-	if d == nil {
-		return rg, nil, deploymentNotFound(name)
-	}
-	return rg, d, nil
+	return rg, d, aerr
 }
 
 func (e *Emulator) serveDeployments(q *armRequest) {
@@ -251,35 +247,40 @@ func (e *Emulator) serveDeployments(q *armRequest) {
 }
 
 func (e *Emulator) deleteDeployment(q *armRequest) {
-	e.mu.Lock()
-	rg := e.rgs[strings.ToLower(q.rt.rg)]
-	if rg == nil {
-		e.mu.Unlock()
-		q.fail(rgNotFound(q.rt.rg))
+	// ARM refuses to delete a deployment that is still running.
+	d, aerr := removeFrom(e, q.rt.rg, q.rt.name, deploymentsOf, func(d *deployment) *apiError {
+		d.mu.Lock()
+		state := d.state
+		d.mu.Unlock()
+		if !active(state) {
+			return nil
+		}
+		return newErr(http.StatusConflict, "DeploymentActive",
+			"The deployment '%s' is in '%s' state and cannot be deleted. Cancel it or wait until it finishes, then delete it.", d.name, state)
+	})
+	if aerr != nil {
+		q.fail(aerr)
 		return
 	}
-	key := strings.ToLower(q.rt.name)
-	d := rg.deployments[key]
 	if d == nil {
-		e.mu.Unlock()
 		q.w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	d.mu.Lock()
-	state := d.state
-	d.mu.Unlock()
-	if active(state) {
-		e.mu.Unlock()
-		q.fail(newErr(http.StatusConflict, "DeploymentActive",
-			"The deployment '%s' is in '%s' state and cannot be deleted. Cancel it or wait until it finishes, then delete it.", d.name, state))
-		return
-	}
-	delete(rg.deployments, key)
-	e.mu.Unlock()
 	op := e.newOp(q.rt.sub, d.id, func() (string, *apiError) { return "Succeeded", nil })
 	e.acceptedWithLocation(q, op.id)
 }
 
+// deploymentRequest is a deployment PUT's body, checked.
+type deploymentRequest struct {
+	mode   string
+	tags   map[string]any
+	tmpl   map[string]any
+	params map[string]any
+}
+
+// putDeployment is ARM's deployment PUT: the request is checked, the
+// template evaluated and preflighted, the deployment recorded as Accepted
+// and run in the background behind an async operation.
 func (e *Emulator) putDeployment(q *armRequest) {
 	name := q.rt.name
 	if len(name) > 64 || !deploymentNameRE.MatchString(name) {
@@ -292,153 +293,21 @@ func (e *Emulator) putDeployment(q *armRequest) {
 		q.fail(aerr)
 		return
 	}
-	body, aerr := readBody(q.r)
+	req, aerr := readDeploymentRequest(q.r)
 	if aerr != nil {
 		q.fail(aerr)
 		return
 	}
-	props, aerr := obj(body, "properties", "")
+	res, aerr := e.evaluateDeployment(rg, name, req)
 	if aerr != nil {
 		q.fail(aerr)
 		return
 	}
-	// Deployments carry tags like any resource, under the same rules.
-	tags, aerr := validateTags(body)
-	if aerr != nil {
-		q.fail(aerr)
-		return
-	}
-	if props == nil {
-		q.fail(required("", "properties"))
-		return
-	}
-	mode, _, aerr := str(props, "mode", "properties")
-	if aerr != nil {
-		q.fail(aerr)
-		return
-	}
-	switch strings.ToLower(mode) {
-	case "incremental":
-		mode = "Incremental"
-	case "complete":
-		q.fail(badRequest("DeploymentModeNotSupported",
-			"The deployment mode 'Complete' is not supported by this emulator: it would delete resources that are not in the template. Use 'Incremental'."))
-		return
-	case "":
-		q.fail(required("properties", "mode"))
-		return
-	default:
-		q.fail(badRequest("InvalidRequestContent",
-			"The request content was invalid and could not be deserialized: 'Error converting value \"%s\" to type 'DeploymentMode'. Path 'properties.mode'.'", mode))
-		return
-	}
-	for _, k := range []string{"templateLink", "parametersLink"} {
-		if v, ok := props[k]; ok && v != nil {
-			q.fail(badRequest("InvalidRequestContent", "The deployment property '%s' is not supported by this emulator: send the template and parameters inline. Path 'properties.%s'.", k, k))
-			return
-		}
-	}
-	tmpl, aerr := obj(props, "template", "properties")
-	if aerr != nil {
-		q.fail(aerr)
-		return
-	}
-	if tmpl == nil {
-		q.fail(badRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'Required property 'template' not found in JSON. Path 'properties'.'"))
-		return
-	}
-	params, aerr := obj(props, "parameters", "properties")
-	if aerr != nil {
-		q.fail(aerr)
-		return
-	}
-	if params == nil {
-		params = map[string]any{}
-	}
-	scope := armtemplate.Scope{
-		SubscriptionID: e.cfg.SubscriptionID,
-		TenantID:       e.cfg.TenantID,
-		ResourceGroup:  rg.name,
-		Location:       rg.location,
-		DeploymentName: name,
-	}
-	e.mu.RLock()
-	if rg.tags != nil {
-		scope.ResourceGroupTags = map[string]string{}
-		for k, v := range rg.tags {
-			scope.ResourceGroupTags[k] = fmt.Sprint(v)
-		}
-	}
-	e.mu.RUnlock()
-	res, err := armtemplate.Evaluate(tmpl, params, scope)
-	if err != nil {
-		if te, ok := err.(*armtemplate.Error); ok {
-			q.fail(fromTemplateError(http.StatusBadRequest, te))
-			return
-		}
-		q.fail(badRequest("InvalidTemplate", "Deployment template validation failed: '%v'.", err))
-		return
-	}
-	if aerr := e.preflight(name, res); aerr != nil {
-		q.fail(aerr)
-		return
-	}
-
-	now := time.Now().UTC()
-	var providers []any
-	if len(res.Resources) > 0 {
-		locs := map[string]bool{}
-		for _, r := range res.Resources {
-			locs[normLocation(r.Location)] = true
-		}
-		ls := make([]string, 0, len(locs))
-		for l := range locs {
-			ls = append(ls, l)
-		}
-		sort.Strings(ls)
-		providers = []any{map[string]any{"namespace": "Microsoft.ContainerInstance", "resourceTypes": []any{
-			map[string]any{"resourceType": "containerGroups", "locations": ls},
-		}}}
-	} else {
-		providers = []any{}
-	}
-
-	e.mu.Lock()
-	if e.rgs[strings.ToLower(rg.name)] != rg {
-		e.mu.Unlock()
-		q.fail(rgNotFound(q.rt.rg))
-		return
-	}
-	key := strings.ToLower(name)
-	d := rg.deployments[key]
-	status := http.StatusOK
+	d, gen, cancel, created := e.recordDeployment(rg, name, req, res, q.corr)
 	if d == nil {
-		d = &deployment{id: rg.id + "/providers/Microsoft.Resources/deployments/" + name, name: name, rg: rg.name}
-		rg.deployments[key] = d
-		status = http.StatusCreated
-	} else {
-		// ARM completes only the last of concurrent same-name deployments.
-		d.cancelRun()
+		q.fail(rgNotFound(q.rt.rg)) // deleted meanwhile
+		return
 	}
-	d.mu.Lock()
-	d.gen++
-	gen := d.gen
-	d.state = "Accepted"
-	d.err = nil
-	d.template = tmpl
-	d.params = typedValues(res.Parameters)
-	d.tags = tags
-	d.outputs, d.outputResources = nil, nil
-	d.providers = providers
-	d.mode = mode
-	d.templateHash = armtemplate.TemplateHash(tmpl)
-	d.correlationID = q.corr
-	d.started, d.updated = now, now
-	d.cancel = make(chan struct{})
-	cancel := d.cancel
-	d.mu.Unlock()
-	e.mu.Unlock()
-
 	op := e.newOp(q.rt.sub, d.id, func() (string, *apiError) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -461,7 +330,159 @@ func (e *Emulator) putDeployment(q *armRequest) {
 	}()
 	q.w.Header().Set("Azure-AsyncOperation", q.base()+"/subscriptions/"+q.rt.sub+"/resourcegroups/"+rg.name+"/providers/Microsoft.Resources/deployments/"+name+"/operationStatuses/"+op.id+"?api-version="+q.apiVersion())
 	e.setPollHint(q.w)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
 	q.json(status, accepted)
+}
+
+// readDeploymentRequest checks a deployment PUT's body the way ARM
+// deserializes it: properties, an incremental mode, an inline template.
+func readDeploymentRequest(r *http.Request) (*deploymentRequest, *apiError) {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	props, aerr := obj(body, "properties", "")
+	if aerr != nil {
+		return nil, aerr
+	}
+	// Deployments carry tags like any resource, under the same rules.
+	req := &deploymentRequest{}
+	if req.tags, aerr = validateTags(body); aerr != nil {
+		return nil, aerr
+	}
+	if props == nil {
+		return nil, required("", "properties")
+	}
+	if req.mode, aerr = deploymentMode(props); aerr != nil {
+		return nil, aerr
+	}
+	for _, k := range []string{"templateLink", "parametersLink"} {
+		if v, ok := props[k]; ok && v != nil {
+			return nil, badRequest("InvalidRequestContent", "The deployment property '%s' is not supported by this emulator: send the template and parameters inline. Path 'properties.%s'.", k, k)
+		}
+	}
+	if req.tmpl, aerr = obj(props, "template", "properties"); aerr != nil {
+		return nil, aerr
+	}
+	if req.tmpl == nil {
+		return nil, badRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: 'Required property 'template' not found in JSON. Path 'properties'.'")
+	}
+	if req.params, aerr = obj(props, "parameters", "properties"); aerr != nil {
+		return nil, aerr
+	}
+	if req.params == nil {
+		req.params = map[string]any{}
+	}
+	return req, nil
+}
+
+// deploymentMode is properties.mode: only Incremental is served.
+func deploymentMode(props map[string]any) (string, *apiError) {
+	mode, _, aerr := str(props, "mode", "properties")
+	if aerr != nil {
+		return "", aerr
+	}
+	switch strings.ToLower(mode) {
+	case "incremental":
+		return "Incremental", nil
+	case "complete":
+		return "", badRequest("DeploymentModeNotSupported",
+			"The deployment mode 'Complete' is not supported by this emulator: it would delete resources that are not in the template. Use 'Incremental'.")
+	case "":
+		return "", required("properties", "mode")
+	default:
+		return "", badRequest("InvalidRequestContent",
+			"The request content was invalid and could not be deserialized: 'Error converting value \"%s\" to type 'DeploymentMode'. Path 'properties.mode'.'", mode)
+	}
+}
+
+// evaluateDeployment evaluates the template in the resource group's scope
+// and preflights what it would create.
+func (e *Emulator) evaluateDeployment(rg *resourceGroup, name string, req *deploymentRequest) (*armtemplate.Result, *apiError) {
+	scope := armtemplate.Scope{
+		SubscriptionID: e.cfg.SubscriptionID,
+		TenantID:       e.cfg.TenantID,
+		ResourceGroup:  rg.name,
+		Location:       rg.location,
+		DeploymentName: name,
+	}
+	e.mu.RLock()
+	if rg.tags != nil {
+		scope.ResourceGroupTags = map[string]string{}
+		for k, v := range rg.tags {
+			scope.ResourceGroupTags[k] = fmt.Sprint(v)
+		}
+	}
+	e.mu.RUnlock()
+	res, err := armtemplate.Evaluate(req.tmpl, req.params, scope)
+	if err != nil {
+		if te, ok := err.(*armtemplate.Error); ok {
+			return nil, fromTemplateError(http.StatusBadRequest, te)
+		}
+		return nil, badRequest("InvalidTemplate", "Deployment template validation failed: '%v'.", err)
+	}
+	if aerr := e.preflight(name, res); aerr != nil {
+		return nil, aerr
+	}
+	return res, nil
+}
+
+// deploymentProviders is the providers section of a deployment that
+// creates res's resources: container groups, in the locations used.
+func deploymentProviders(res *armtemplate.Result) []any {
+	if len(res.Resources) == 0 {
+		return []any{}
+	}
+	locs := map[string]bool{}
+	for _, r := range res.Resources {
+		locs[normLocation(r.Location)] = true
+	}
+	ls := slices.Sorted(maps.Keys(locs))
+	return []any{map[string]any{"namespace": "Microsoft.ContainerInstance", "resourceTypes": []any{
+		map[string]any{"resourceType": "containerGroups", "locations": ls},
+	}}}
+}
+
+// recordDeployment records the deployment as Accepted, replacing (and
+// cancelling the run of) one of the same name; gen and cancel belong to
+// the new run. d is nil when the resource group was deleted meanwhile.
+func (e *Emulator) recordDeployment(rg *resourceGroup, name string, req *deploymentRequest, res *armtemplate.Result, corr string) (d *deployment, gen int, cancel chan struct{}, created bool) {
+	now := time.Now().UTC()
+	providers := deploymentProviders(res)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rgs[strings.ToLower(rg.name)] != rg {
+		return nil, 0, nil, false
+	}
+	key := strings.ToLower(name)
+	d = rg.deployments[key]
+	if d == nil {
+		d = &deployment{id: rg.id + "/providers/Microsoft.Resources/deployments/" + name, name: name, rg: rg.name}
+		rg.deployments[key] = d
+		created = true
+	} else {
+		// ARM completes only the last of concurrent same-name deployments.
+		d.cancelRun()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	d.state = "Accepted"
+	d.err = nil
+	d.template = req.tmpl
+	d.params = typedValues(res.Parameters)
+	d.tags = req.tags
+	d.outputs, d.outputResources = nil, nil
+	d.providers = providers
+	d.mode = req.mode
+	d.templateHash = armtemplate.TemplateHash(req.tmpl)
+	d.correlationID = corr
+	d.started, d.updated = now, now
+	d.cancel = make(chan struct{})
+	return d, d.gen, d.cancel, created
 }
 
 // preflight is ARM's validation by the resource providers: every resource

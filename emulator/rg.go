@@ -61,6 +61,47 @@ func (e *Emulator) lookupRG(name string) (*resourceGroup, *apiError) {
 	return nil, rgNotFound(name)
 }
 
+// groupsOf and deploymentsOf are the two kinds of resource a resource
+// group holds, for the lookups and deletions both kinds share.
+func groupsOf(rg *resourceGroup) map[string]*containerGroup  { return rg.groups }
+func deploymentsOf(rg *resourceGroup) map[string]*deployment { return rg.deployments }
+
+// lookupIn finds a named resource of a resource group: a missing resource
+// group is an error, a missing resource is nil. Names are case-insensitive.
+func lookupIn[T any](e *Emulator, rgName, name string, kind func(*resourceGroup) map[string]*T) (*resourceGroup, *T, *apiError) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	rg := e.rgs[strings.ToLower(rgName)]
+	if rg == nil {
+		return nil, nil, rgNotFound(rgName)
+	}
+	return rg, kind(rg)[strings.ToLower(name)], nil
+}
+
+// removeFrom takes a named resource out of its resource group, unless
+// refuse (when set) gives a reason not to. A resource that is not there is
+// nil with no error: ARM answers a DELETE of it 204.
+func removeFrom[T any](e *Emulator, rgName, name string, kind func(*resourceGroup) map[string]*T, refuse func(*T) *apiError) (*T, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rg := e.rgs[strings.ToLower(rgName)]
+	if rg == nil {
+		return nil, rgNotFound(rgName)
+	}
+	key := strings.ToLower(name)
+	x := kind(rg)[key]
+	if x == nil {
+		return nil, nil
+	}
+	if refuse != nil {
+		if aerr := refuse(x); aerr != nil {
+			return nil, aerr
+		}
+	}
+	delete(kind(rg), key)
+	return x, nil
+}
+
 // readBody decodes a JSON object body with json.Number numbers.
 func readBody(r *http.Request) (map[string]any, *apiError) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
