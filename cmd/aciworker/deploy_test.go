@@ -107,15 +107,13 @@ func checkStartArgs(t *testing.T, where string, args []string) {
 	if len(args) == 0 || args[0] != "start" {
 		t.Fatalf("%s: args %v do not start the worker", where, args)
 	}
-	cmd := newStartCmdWith(cmdDeps{getenv: func(string) string { return "" }})
-	if err := cmd.ParseFlags(args[1:]); err != nil {
+	var got *startOptions
+	cmd := newStartCmd(cmdDeps{getenv: func(string) string { return "" }}, func(o *startOptions) error { got = o; return nil })
+	cmd.SetArgs(args[1:])
+	if err := cmd.Execute(); err != nil {
 		t.Errorf("%s: args %v: %v", where, args, err)
-	}
-	if p, _ := cmd.Flags().GetString("pool"); p == "" {
-		t.Errorf("%s: args %v name no pool", where, args)
-	}
-	if !slices.Contains(args, "--with-healthcheck") {
-		t.Errorf("%s: args %v do not serve /health, which the probes read", where, args)
+	} else if got.pool == "" || !got.healthcheck {
+		t.Errorf("%s: args %v name no pool or serve no /health, which the probes read", where, args)
 	}
 }
 

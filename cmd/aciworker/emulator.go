@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +14,18 @@ import (
 	"github.com/aciworker/aciworker/emulator/runtime"
 )
 
-func newEmulatorCmd() *cobra.Command {
+// emulatorOptions is what the emulator's flags mean once checked.
+type emulatorOptions struct {
+	cfg            emulator.Config
+	debug          bool
+	logs           logFlags
+	stdout, stderr io.Writer
+	ctx            context.Context
+}
+
+// newEmulatorCmd builds `aciworker emulator`; runF, when set, receives the
+// parsed options instead of the emulator being served.
+func newEmulatorCmd(deps cmdDeps, runF func(*emulatorOptions) error) *cobra.Command {
 	var (
 		cfg       emulator.Config
 		noThrottl bool
@@ -54,12 +64,11 @@ admin API under /_emulator/ needs "Authorization: Bearer $AZURE_CLIENT_SECRET".`
 				return usageError("--max-groups and --max-cores must not be negative (got %d and %d)", cfg.MaxGroups, cfg.MaxCores)
 			}
 			cfg.DisableThrottling = noThrottl
-			logger, err := logs.logger(cmd.ErrOrStderr(), os.Getenv, debug)
-			if err != nil {
-				return err
+			o := &emulatorOptions{cfg: cfg, debug: debug, logs: logs, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), ctx: cmd.Context()}
+			if runF != nil {
+				return runF(o)
 			}
-			cfg.Logger = logger
-			return logs.report(runEmulator(cmd.Context(), cmd, cfg))
+			return o.run(deps)
 		},
 	}
 	f := cmd.Flags()
@@ -81,17 +90,29 @@ admin API under /_emulator/ needs "Authorization: Bearer $AZURE_CLIENT_SECRET".`
 	return cmd
 }
 
-func runEmulator(parent context.Context, cmd *cobra.Command, cfg emulator.Config) error {
+// run serves the emulator until the first SIGINT or SIGTERM.
+func (o *emulatorOptions) run(deps cmdDeps) error {
+	logger, err := o.logs.logger(o.stderr, deps.getenv, o.debug)
+	if err != nil {
+		return err
+	}
+	o.cfg.Logger = logger
+	return o.logs.report(o.serve(deps))
+}
+
+func (o *emulatorOptions) serve(deps cmdDeps) error {
+	cfg := o.cfg
+	parent := o.ctx
 	if parent == nil {
 		parent = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := deps.signalContext(parent)
 	defer stop()
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		return err
 	}
-	out := cmd.OutOrStdout()
+	out := o.stdout
 	for _, line := range emu.Env() {
 		if _, err := fmt.Fprintln(out, line); err != nil {
 			_ = emu.Close()

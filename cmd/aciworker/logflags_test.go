@@ -77,7 +77,7 @@ func TestStartJSONLogsAtWarning(t *testing.T) {
 			cancel()
 		}
 	}
-	cmd := newStartCmdWith(deps)
+	cmd := newStartCmd(deps, nil)
 	cmd.SetErr(&stderr)
 	cmd.SetOut(&lockedBuffer{})
 	cmd.SetArgs([]string{"--pool", "p", "--log-format", "json", "--emulator"})

@@ -62,9 +62,9 @@ func newRootCmd(deps cmdDeps) *cobra.Command {
 		},
 	})
 	root.AddCommand(
-		newStartCmdWith(deps),
-		newRunCmdWith(deps),
-		newEmulatorCmd(),
+		newStartCmd(deps, nil),
+		newRunCmd(deps, nil),
+		newEmulatorCmd(deps, nil),
 		newTemplateCmd(),
 	)
 	return root

@@ -51,7 +51,20 @@ type runFlags struct {
 	logs              logFlags
 }
 
-func newRunCmdWith(deps cmdDeps) *cobra.Command {
+// runOptions is what run's flags and arguments mean once checked: the job
+// to run, and how; with the command's I/O and its logger.
+type runOptions struct {
+	runFlags
+	job             aci.Job
+	pollIntervalSet bool
+	stdout, stderr  io.Writer
+	ctx             context.Context
+	logger          *slog.Logger
+}
+
+// newRunCmd builds `aciworker run`; runF, when set, receives the parsed
+// options instead of the job being run.
+func newRunCmd(deps cmdDeps, runF func(*runOptions) error) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- COMMAND [ARG...]",
@@ -69,7 +82,16 @@ values; they are never written into the ARM template or printed.`,
   aciworker run --image alpine:3 --entrypoint "" --secret-env TOKEN -- sh -c 'use-token'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.logs.report(f.execute(cmd, args, deps))
+			o, err := f.options(cmd, args, deps)
+			if err == nil && runF != nil {
+				return runF(o)
+			}
+			if err == nil {
+				err = o.execute(deps)
+			}
+			// The logger is built first: even a bad flag is reported as
+			// the logs are (JSON records with --log-format json).
+			return f.logs.report(err)
 		},
 	}
 	fs := cmd.Flags()
@@ -107,31 +129,36 @@ type signalCause struct{ sig os.Signal }
 
 func (s signalCause) Error() string { return "received " + s.sig.String() }
 
-func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) error {
-	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	logger, err := f.logs.logger(stderr, deps.getenv, false)
+// options builds the logger, then checks the flags into the job to run.
+func (f *runFlags) options(cmd *cobra.Command, args []string, deps cmdDeps) (*runOptions, error) {
+	logger, err := f.logs.logger(cmd.ErrOrStderr(), deps.getenv, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	job, err := f.job(cmd, args, deps)
+	job, err := f.job(cmd.InOrStdin(), args, deps)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	logger = logger.With("group", job.GroupName)
+	if _, err := aci.Prepare(job); err != nil {
+		return nil, usageError("invalid run: %v", aci.NewRedactor(secretsOf(job)...).Error(err))
+	}
+	return &runOptions{runFlags: *f, job: job, pollIntervalSet: cmd.Flags().Changed("poll-interval"),
+		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), ctx: cmd.Context(), logger: logger.With("group", job.GroupName)}, nil
+}
+
+func (f *runOptions) execute(deps cmdDeps) error {
+	stdout, stderr, logger, job := f.stdout, f.stderr, f.logger, f.job
 	if f.logs.json {
 		// Progress lines become records, so stderr is JSON throughout.
 		lw := logging.NewLineWriter(logger, slog.LevelInfo, "aciworker: ")
 		defer lw.Flush()
 		stderr = lw
 	}
-	if _, err := aci.Prepare(job); err != nil {
-		return usageError("invalid run: %v", aci.NewRedactor(secretsOf(job)...).Error(err))
-	}
 	if f.gpuCount > 0 {
 		fmt.Fprintln(stderr, "aciworker: warning: Azure retired GPU container groups on 14 July 2025; the GPU request is passed on, but Azure will most likely reject it")
 	}
 
-	parent := cmd.Context()
+	parent := f.ctx
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -154,7 +181,7 @@ func (f *runFlags) execute(cmd *cobra.Command, args []string, deps cmdDeps) erro
 	})
 	defer stopSignals()
 	poll := f.pollInterval
-	if conn.emulated && !cmd.Flags().Changed("poll-interval") {
+	if conn.emulated && !f.pollIntervalSet {
 		poll = emulatorPollInterval
 	}
 	code, err := aci.Run(ctx, conn.client, conn.resourceGroup, job, aci.RunOptions{
@@ -192,7 +219,7 @@ func canceledExitCode(ctx context.Context) int {
 
 // job builds the aci.Job from flags; every bad value is a usage error
 // naming the flag.
-func (f *runFlags) job(cmd *cobra.Command, args []string, deps cmdDeps) (aci.Job, error) {
+func (f *runFlags) job(stdin io.Reader, args []string, deps cmdDeps) (aci.Job, error) {
 	group := f.name
 	if group == "" {
 		group = aci.NewRunGroupName()
@@ -259,7 +286,7 @@ func (f *runFlags) job(cmd *cobra.Command, args []string, deps cmdDeps) (aci.Job
 		}
 		job.Env = append(job.Env, e)
 	}
-	reg, err := f.registry(cmd, deps)
+	reg, err := f.registry(stdin, deps)
 	if err != nil {
 		return job, err
 	}
@@ -299,13 +326,13 @@ func parseEnv(flag, kv string, secret bool, deps cmdDeps) (aci.EnvVar, error) {
 	return aci.EnvVar{Name: name, Value: value, Secret: secret || prefectaci.IsSecretEnvName(name)}, nil
 }
 
-func (f *runFlags) registry(cmd *cobra.Command, deps cmdDeps) (*aci.Registry, error) {
+func (f *runFlags) registry(stdin io.Reader, deps cmdDeps) (*aci.Registry, error) {
 	password := f.registryPassword
 	if f.registryPassStdin {
 		if password != "" {
 			return nil, usageError("--registry-password-stdin: --registry-password is also given; use one")
 		}
-		line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+		line, err := bufio.NewReader(stdin).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, usageError("--registry-password-stdin: reading stdin: %v", err)
 		}

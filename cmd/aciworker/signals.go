@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,30 @@ func signalExitCode(s os.Signal) int {
 		return 128 + int(n)
 	}
 	return 128 + int(syscall.SIGINT)
+}
+
+// signalContext is parent, cancelled by the first SIGINT or SIGTERM (from
+// d.signals). stop ends the watch.
+func (d cmdDeps) signalContext(parent context.Context) (ctx context.Context, stop func()) {
+	notify := d.signals
+	if notify == nil {
+		notify = notifySignals
+	}
+	ch, stopNotify := notify()
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		stopNotify()
+		cancel()
+	}
 }
 
 // watchSignals calls first on the first SIGINT or SIGTERM, which starts an

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,5 +89,45 @@ func TestRunSecondSignalExitsAtOnce(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the run did not give up its clean-up")
+	}
+}
+
+// The emulator serves until the first SIGINT or SIGTERM its deps deliver,
+// then shuts down cleanly (exit 0).
+func TestEmulatorStopsOnSignal(t *testing.T) {
+	t.Parallel()
+	sigs := make(chan os.Signal, 1)
+	deps := cmdDeps{
+		getenv:  func(string) string { return "" },
+		signals: func() (<-chan os.Signal, func()) { return sigs, func() {} },
+	}
+	ready := make(chan struct{})
+	var once sync.Once
+	stdout := &lockedBuffer{on: func(s string) {
+		if strings.Contains(s, "AZURE_RESOURCE_GROUP=") {
+			once.Do(func() { close(ready) })
+		}
+	}}
+	cmd := newEmulatorCmd(deps, nil)
+	cmd.SetArgs([]string{"--state-dir", t.TempDir()})
+	cmd.SetOut(stdout)
+	cmd.SetErr(&lockedBuffer{})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("the emulator ended before it was ready: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the emulator printed no settings")
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the emulator ended with %v, want a clean stop", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("SIGTERM did not stop the emulator")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -46,7 +47,19 @@ type startFlags struct {
 	logs                                                    logFlags
 }
 
-func newStartCmdWith(deps cmdDeps) *cobra.Command {
+// startOptions is what start's flags mean once checked (negated forms
+// applied), with the command's I/O: all runStart acts on.
+type startOptions struct {
+	startFlags
+	installPolicySet bool
+	stdout, stderr   io.Writer
+	ctx              context.Context
+}
+
+// newStartCmd builds `aciworker start`. runF, when set, receives the parsed
+// options instead of the worker being run (the GitHub CLI's seam: tests
+// check flag parsing without running anything).
+func newStartCmd(deps cmdDeps, runF func(*startOptions) error) *cobra.Command {
 	f := &startFlags{}
 	cmd := &cobra.Command{
 		Use:   "start --pool NAME",
@@ -71,7 +84,14 @@ started on the pool (with the same --name at once, or any worker once this one s
 offline) re-adopts them and sees them to the end. A second signal exits at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.logs.report(runStart(cmd, f, deps))
+			o, err := f.options(cmd)
+			if err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return o.logs.report(runStart(o, deps))
 		},
 	}
 	fs := cmd.Flags()
@@ -120,31 +140,38 @@ func envSeconds(getenv func(string) string, name string, def time.Duration) (tim
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
+// options checks the flags and applies their negated forms.
+func (f *startFlags) options(cmd *cobra.Command) (*startOptions, error) {
 	if strings.TrimSpace(f.pool) == "" {
-		return usageError("--pool is required")
+		return nil, usageError("--pool is required")
 	}
 	if f.workerType != worker.Type {
-		return usageError("--type %q is not supported: aciworker is an %s worker", f.workerType, worker.Type)
+		return nil, usageError("--type %q is not supported: aciworker is an %s worker", f.workerType, worker.Type)
 	}
 	if f.limit < 0 {
-		return usageError("--limit %d must not be negative", f.limit)
+		return nil, usageError("--limit %d must not be negative", f.limit)
 	}
 	if !slices.Contains(installPolicies, f.installPolicy) {
-		return usageError("--install-policy %q: want one of %s", f.installPolicy, strings.Join(installPolicies, ", "))
+		return nil, usageError("--install-policy %q: want one of %s", f.installPolicy, strings.Join(installPolicies, ", "))
 	}
-	if f.noCreatePool {
-		f.createPool = false
+	o := &startOptions{startFlags: *f, installPolicySet: cmd.Flags().Changed("install-policy"),
+		stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr(), ctx: cmd.Context()}
+	if o.noCreatePool {
+		o.createPool = false
 	}
-	if f.noRunOnce {
-		f.runOnce = false
+	if o.noRunOnce {
+		o.runOnce = false
 	}
-	if f.noHealthcheck {
-		f.healthcheck = false
+	if o.noHealthcheck {
+		o.healthcheck = false
 	}
-	if f.emptyQueues {
-		f.queues = nil
+	if o.emptyQueues {
+		o.queues = nil
 	}
+	return o, nil
+}
+
+func runStart(f *startOptions, deps cmdDeps) error {
 	settings, err := loadSettings(deps, f.profile)
 	if err != nil {
 		return usageError("Prefect settings: %v", err)
@@ -180,12 +207,12 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		prefetch = time.Nanosecond // "no prefetch": Config treats 0 as the default
 	}
 
-	logger, err := f.logs.logger(cmd.ErrOrStderr(), getenv, f.debug)
+	logger, err := f.logs.logger(f.stderr, getenv, f.debug)
 	if err != nil {
 		return err
 	}
 	settings.log(logger)
-	if cmd.Flags().Changed("install-policy") {
+	if f.installPolicySet {
 		logger.Info("--install-policy is accepted and ignored: aciworker is one binary with its worker built in", "install_policy", f.installPolicy)
 	}
 
@@ -230,7 +257,7 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		Prefect:              pf,
 		Environ:              settings.environ(),
 		Logger:               logger,
-		Stdout:               cmd.OutOrStdout(),
+		Stdout:               f.stdout,
 		Version:              buildinfo.Get().Version,
 		DefaultImage:         strings.TrimSpace(getenv("ACIWORKER_DEFAULT_IMAGE")),
 		DisableCancellation:  disableCancel,
@@ -285,13 +312,13 @@ func runStart(cmd *cobra.Command, f *startFlags, deps cmdDeps) error {
 		return usageError("%v", err)
 	}
 	inFlight.Store(w)
-	parent := cmd.Context()
+	parent := f.ctx
 	if parent == nil {
 		parent = context.Background()
 	}
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
-	stopSignals := deps.watchSignals(cmd.ErrOrStderr(), func(s os.Signal) {
+	stopSignals := deps.watchSignals(f.stderr, func(s os.Signal) {
 		logger.Info("received "+s.String()+"; stopping (a second signal exits at once)", "runs_in_flight", w.InFlight())
 		stop()
 	}, func() string {
