@@ -90,7 +90,7 @@ func Run(ctx context.Context, c *Client, rg string, job Job, opts RunOptions) (i
 	if err != nil {
 		return -1, err
 	}
-	r := &runner{c: c, rg: rg, p: p, opts: opts, red: NewRedactor(p.Secrets...)}
+	r := &runner{c: c, rg: rg, p: p, lc: NewLifecycle(c, rg, p.GroupName, p.DeploymentName), opts: opts, red: NewRedactor(p.Secrets...)}
 	r.init()
 	code, err := r.run(ctx)
 	return code, r.red.Error(err)
@@ -100,18 +100,17 @@ type runner struct {
 	c    *Client
 	rg   string
 	p    *Prepared
+	lc   *Lifecycle
 	opts RunOptions
 	red  *Redactor
 	out  io.Writer
 	errw io.Writer
 	log  *slog.Logger
 
-	deployDone   bool
-	deployResult *DeploymentResult
-	provisioned  bool // the group reached its container start
-	failed       bool // provisioning failed: always delete
-	seen         map[string]bool
-	container    string
+	provisioned bool // the group reached its container start
+	failed      bool // provisioning failed: always delete
+	seen        map[string]bool
+	container   string
 }
 
 func (r *runner) init() {
@@ -167,7 +166,7 @@ func (r *runner) run(ctx context.Context) (code int, err error) {
 		return nil
 	}
 	r.progress("submitting deployment %s for container group %s in resource group %s", r.p.DeploymentName, r.p.GroupName, r.rg)
-	if err := r.c.Deploy(startCtx, r.rg, r.p); err != nil {
+	if err := r.lc.Deploy(startCtx, r.p); err != nil {
 		if terr := timedOut(); terr != nil {
 			return -1, terr
 		}
@@ -187,84 +186,38 @@ func (r *runner) run(ctx context.Context) (code int, err error) {
 // deployment failed, an image pull failed, or startCtx (the start
 // timeout) ended; timedOut tells the last apart.
 func (r *runner) waitStart(ctx, startCtx context.Context, timedOut func() error) error {
-	nextGroupRead := time.Now()
-	for {
-		wait := r.opts.PollInterval
-		if !r.deployDone {
-			res, hint, err := r.c.PollDeployment(startCtx, r.rg, r.p.DeploymentName)
-			if err != nil {
-				if terr := timedOut(); terr != nil {
-					return terr
-				}
-				return fmt.Errorf("watch deployment %s: %w", r.p.DeploymentName, err)
-			}
-			if res != nil {
-				r.deployDone, r.deployResult = true, res
-				if !res.Succeeded() {
-					return r.provisioningFailed(ctx, res)
-				}
-			} else if hint > 0 {
-				wait = min(wait, hint)
-			}
+	err := r.lc.WaitStarted(startCtx, r.opts.PollInterval, StartWatch{
+		Group: r.reportEvents,
+		ReadFailed: func(err error) {
+			r.log.Warn("reading the container group failed; retrying", "group", r.p.GroupName, "err", r.red.String(err.Error()))
+		},
+	})
+	var sf *StartFailure
+	switch {
+	case err == nil:
+		r.provisioned = true
+		return nil
+	case errors.As(err, &sf):
+		r.failed = true
+		switch sf.Stage {
+		case "pull":
+			r.progress("container group %s failed to start: %s", r.p.GroupName, sf.Reason)
+		case "provision":
+			r.progress("container group %s failed to provision: %s", r.p.GroupName, sf.Reason)
+		default:
+			state := strings.ToLower(sf.State)
+			r.progress("deployment %s %s: %s", r.p.DeploymentName, state, sf.Reason)
+			return fmt.Errorf("%w: deployment %s %s: %s", ErrProvisioningFailed, r.p.DeploymentName, state, sf.Reason)
 		}
-		if !time.Now().Before(nextGroupRead) || r.deployDone {
-			nextGroupRead = time.Now().Add(r.opts.PollInterval)
-			g, err := r.c.GetGroup(startCtx, r.rg, r.p.GroupName)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				// Not created yet.
-			case err != nil:
-				if terr := timedOut(); terr != nil {
-					return terr
-				}
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				r.log.Warn("reading the container group failed; retrying", "group", r.p.GroupName, "err", r.red.String(err.Error()))
-			default:
-				r.reportEvents(g)
-				if g.PullFailed() {
-					r.failed = true
-					reason := g.FailureReason()
-					r.progress("container group %s failed to start: %s", r.p.GroupName, reason)
-					return fmt.Errorf("%w: %s", ErrProvisioningFailed, reason)
-				}
-				if strings.EqualFold(g.ProvisioningState, "Failed") {
-					r.failed = true
-					reason := g.FailureReason()
-					r.progress("container group %s failed to provision: %s", r.p.GroupName, reason)
-					return fmt.Errorf("%w: %s", ErrProvisioningFailed, reason)
-				}
-				if g.Started() || r.deployDone {
-					r.provisioned = true
-					return nil
-				}
-			}
-		}
-		if err := backoff.Sleep(startCtx, r.c.clock, wait); err != nil {
-			if terr := timedOut(); terr != nil {
-				return terr
-			}
-			return err
-		}
+		return fmt.Errorf("%w: %s", ErrProvisioningFailed, sf.Reason)
 	}
-}
-
-// provisioningFailed reports a failed deployment with Azure's reason and
-// the group's own explanation when there is one.
-func (r *runner) provisioningFailed(ctx context.Context, res *DeploymentResult) error {
-	r.failed = true
-	reason := res.ProvisioningState
-	if res.Error != nil {
-		reason = res.Error.Error()
+	if terr := timedOut(); terr != nil {
+		return terr
 	}
-	if g, err := r.c.GetGroup(ctx, r.rg, r.p.GroupName); err == nil {
-		if why := g.FailureReason(); why != "" && !strings.Contains(reason, why) {
-			reason += " (" + why + ")"
-		}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	r.progress("deployment %s %s: %s", r.p.DeploymentName, strings.ToLower(res.ProvisioningState), reason)
-	return fmt.Errorf("%w: deployment %s %s: %s", ErrProvisioningFailed, r.p.DeploymentName, strings.ToLower(res.ProvisioningState), reason)
+	return err
 }
 
 // reportEvents prints each new kind of container event once, so the user
@@ -340,10 +293,8 @@ func (r *runner) watch(ctx context.Context) (int, error) {
 				r.log.Debug("reading logs failed", "group", r.p.GroupName, "err", r.red.String(err.Error()))
 			}
 		}
-		if !r.deployDone {
-			if res, _, err := r.c.PollDeployment(ctx, r.rg, r.p.DeploymentName); err == nil && res != nil {
-				r.deployDone, r.deployResult = true, res
-			}
+		if r.lc.Deployed() == nil {
+			_, _, _ = r.lc.PollDeployment(ctx) // for the clean-up: a deployment over needs no wait
 		}
 		if err := backoff.Sleep(ctx, r.c.clock, r.opts.PollInterval); err != nil {
 			return -1, err
@@ -397,7 +348,7 @@ func (r *runner) cleanup(parent context.Context) error {
 	}
 	var errs []error
 	if r.opts.Keep && !r.failed {
-		err := r.c.StopGroup(ctx, r.rg, r.p.GroupName)
+		err := r.lc.RemoveGroup(ctx, true)
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
@@ -405,12 +356,10 @@ func (r *runner) cleanup(parent context.Context) error {
 		default:
 			r.progress("stopped container group %s (kept)", r.p.GroupName)
 		}
+	} else if err := r.lc.RemoveGroup(ctx, false); err != nil {
+		errs = append(errs, err)
 	} else {
-		if err := r.c.DeleteGroup(ctx, r.rg, r.p.GroupName); err != nil {
-			errs = append(errs, err)
-		} else {
-			r.progress("deleted container group %s", r.p.GroupName)
-		}
+		r.progress("deleted container group %s", r.p.GroupName)
 	}
 	if len(errs) > 0 && errors.Is(errs[0], ErrNoAnswer) {
 		// Azure takes requests and does not answer: every further step
@@ -420,7 +369,7 @@ func (r *runner) cleanup(parent context.Context) error {
 		r.progress("%s", r.LeftBehind())
 		return err
 	}
-	if err := r.deleteDeployment(ctx); err != nil {
+	if err := r.lc.DeleteRecord(ctx); err != nil {
 		errs = append(errs, err)
 	} else {
 		r.progress("deleted deployment record %s", r.p.DeploymentName)
@@ -444,27 +393,4 @@ func (r *runner) LeftBehind() string {
 func LeftBehind(rg, group, deployment string) string {
 	return fmt.Sprintf("container group %s and deployment record %s in resource group %s may be left behind; remove them with: az container delete --yes --resource-group %s --name %s; az deployment group delete --resource-group %s --name %s",
 		group, deployment, rg, rg, group, rg, deployment)
-}
-
-// deleteDeployment deletes the record once the deployment is over: ARM
-// refuses to delete a running one, so it is cancelled if it will not end.
-func (r *runner) deleteDeployment(ctx context.Context) error {
-	if !r.deployDone {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := r.c.WaitDeployment(wctx, r.rg, r.p.DeploymentName)
-		cancel()
-		switch {
-		case err == nil, errors.Is(err, ErrNotFound):
-		case ctx.Err() != nil, errors.Is(err, ErrNoAnswer):
-			return err
-		default:
-			if cerr := r.c.CancelDeployment(ctx, r.rg, r.p.DeploymentName); cerr != nil {
-				return cerr
-			}
-			if _, err := r.c.WaitDeployment(ctx, r.rg, r.p.DeploymentName); err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
-	}
-	return r.c.DeleteDeployment(ctx, r.rg, r.p.DeploymentName)
 }
