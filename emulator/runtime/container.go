@@ -1,11 +1,13 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -60,17 +62,20 @@ const drainGrace = 2 * time.Second
 
 // Container is one running (or finished) container.
 type Container struct {
-	r       *Runtime
-	spec    Spec
-	rule    Image
-	argv    []string
-	noCmd   bool
-	env     []string
-	marker  string // MarkerEnv's value for this container's processes
-	pathEnv string
-	dir     string
-	log     *logBuffer
-	logger  *slog.Logger
+	r     *Runtime
+	spec  Spec
+	rule  Image
+	argv  []string
+	noCmd bool
+	// scripted: the command is a script the runtime interprets
+	// (script.go), not a program.
+	scripted bool
+	env      []string
+	marker   string // MarkerEnv's value for this container's processes
+	pathEnv  string
+	dir      string
+	log      *logBuffer
+	logger   *slog.Logger
 
 	mu         sync.Mutex
 	cur        State
@@ -79,8 +84,11 @@ type Container struct {
 	events     []Event
 	pullFailed bool
 	pgid       int // > 0 while a process group is alive (leader not yet reaped)
-	stopping   bool
-	doneClosed bool
+	// cancelScript is set while a script runs; it ends the run as a
+	// SIGKILL ends a process.
+	cancelScript context.CancelFunc
+	stopping     bool
+	doneClosed   bool
 
 	stopCh  chan struct{} // closed by the first Stop
 	done    chan struct{} // closed when the container will not run again
@@ -136,8 +144,8 @@ func (c *Container) Logs(tail int, timestamps bool) string {
 func (c *Container) Kill() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pgid > 0 && !c.stopping {
-		c.killGroupLocked()
+	if c.aliveLocked() && !c.stopping {
+		c.killLocked()
 	}
 }
 
@@ -150,11 +158,11 @@ func (c *Container) Stop() {
 	if first {
 		c.stopping = true
 		close(c.stopCh)
-		if c.pgid > 0 || !c.doneClosed {
+		if c.aliveLocked() || !c.doneClosed {
 			c.eventLocked("Killing", EventNormal, fmt.Sprintf("Stopping container %s", c.spec.Name))
 		}
-		if c.pgid > 0 {
-			c.killGroupLocked()
+		if c.aliveLocked() {
+			c.killLocked()
 		}
 		if c.doneClosed {
 			// The supervisor has finished already; it will not see the stop.
@@ -167,7 +175,9 @@ func (c *Container) Stop() {
 		<-c.cleaned
 		return
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if c.dir == "" {
+		// A script container has no working dir.
+	} else if err := os.RemoveAll(c.dir); err != nil {
 		c.logger.Warn("remove container working dir", "dir", c.dir, "err", err)
 	}
 	c.r.forget(c)
@@ -176,6 +186,19 @@ func (c *Container) Stop() {
 
 // Remove is Stop under the name a delete reads best with.
 func (c *Container) Remove() { c.Stop() }
+
+// aliveLocked says whether a process or script is running; callers hold c.mu.
+func (c *Container) aliveLocked() bool { return c.pgid > 0 || c.cancelScript != nil }
+
+// killLocked ends what runs, as SIGKILL would; callers hold c.mu.
+func (c *Container) killLocked() {
+	if c.cancelScript != nil {
+		c.cancelScript()
+	}
+	if c.pgid > 0 {
+		c.killGroupLocked()
+	}
+}
 
 func (c *Container) killGroupLocked() {
 	if err := syscall.Kill(-c.pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -325,6 +348,9 @@ func (c *Container) runOnce() (code int, ran bool) {
 		return 127, true
 	}
 	c.event("Created", EventNormal, fmt.Sprintf("Created container %s", c.spec.Name))
+	if c.scripted {
+		return c.runScript(), true
+	}
 	exe, code, err := lookPath(c.argv[0], c.pathEnv, c.dir)
 	if err != nil {
 		c.failStart(code, fmt.Sprintf("Error: failed to start container %s: %v", c.spec.Name, err))
@@ -483,4 +509,52 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
+}
+
+// runScript runs the container's script once and returns its exit code;
+// a Kill or Stop ends it with exitStopped, as SIGKILL ends a process.
+func (c *Container) runScript() int {
+	steps, perr := parseScript(c.argv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now().UTC()
+	c.mu.Lock()
+	c.cancelScript = cancel
+	c.cur = State{State: StateRunning, StartTime: start}
+	if c.stopping {
+		cancel()
+	}
+	c.mu.Unlock()
+	c.event("Started", EventNormal, fmt.Sprintf("Started container %s", c.spec.Name))
+
+	code := exitScriptUsage
+	if perr != nil {
+		c.writeLine(1, "script: "+perr.Error())
+	} else {
+		env := make(map[string]string, len(c.env))
+		for _, kv := range c.env {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		x := scriptRun{
+			group: c.spec.Group, name: c.spec.Name, env: env, out: c.writeLine,
+			client: c.r.client, callTimeout: c.r.cfg.CallTimeout, backoff: c.r.callBackoff,
+		}
+		var ok bool
+		if code, ok = x.run(ctx, steps); !ok {
+			code = exitStopped
+		}
+	}
+	ec := int32(code)
+	c.mu.Lock()
+	c.cancelScript = nil
+	c.cur = State{State: StateTerminated, ExitCode: &ec, StartTime: start, FinishTime: time.Now().UTC(), DetailStatus: detailFor(code)}
+	c.mu.Unlock()
+	c.logger.Debug("script container exited", "exitCode", code)
+	return code
+}
+
+// writeLine appends one line to the container's log.
+func (c *Container) writeLine(stream int, line string) {
+	c.log.write(stream, []byte(line+"\n"))
 }

@@ -6,6 +6,11 @@
 // default command, extra PATH directories, and simulated pull delay or
 // failure.
 //
+// A container of the script image (ScriptImage) runs no process: its
+// command is a script the runtime plays (script.go), the cheap mode for
+// thousands of containers. Everything below about processes, working dirs
+// and containment applies to the other images.
+//
 // A container's command runs directly (exec form, no shell), in its own
 // process group and its own new working directory. Its stdout and stderr
 // become one ordered log with arrival timestamps. When the main process

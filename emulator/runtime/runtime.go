@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -37,7 +38,10 @@ type Config struct {
 	// NoPIDNamespace contains containers by their environment marker only,
 	// even where a PID namespace is allowed (see contain.go).
 	NoPIDNamespace bool
-	Logger         *slog.Logger
+	// CallTimeout bounds one attempt of a script's call step; 0 =
+	// DefaultCallTimeout.
+	CallTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // DefaultRestartBackoff keeps a crash-looping container from spinning hot.
@@ -48,13 +52,27 @@ const DefaultRestartBackoff = 100 * time.Millisecond
 const PrefectEntrypoint = "/opt/prefect/entrypoint.sh"
 
 // prefectPatterns are the spellings of Prefect's own images on Docker Hub.
-var prefectPatterns = func() []string {
+var prefectPatterns = hubPatterns("prefecthq/prefect")
+
+// hubPatterns are the spellings of a Docker Hub repository's images: bare,
+// under docker.io/ and index.docker.io/, with any tag or digest.
+func hubPatterns(repo string) []string {
 	var out []string
-	for _, repo := range []string{"prefecthq/prefect", "docker.io/prefecthq/prefect", "index.docker.io/prefecthq/prefect"} {
-		out = append(out, repo, repo+":*", repo+"@*")
+	for _, r := range []string{repo, "docker.io/" + repo, "index.docker.io/" + repo} {
+		out = append(out, r, r+":*", r+"@*")
 	}
 	return out
-}()
+}
+
+// matchesAny reports whether image matches one of the path.Match patterns.
+func matchesAny(patterns []string, image string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, image); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // DefaultImages is the built-in image table consulted after Config.Images.
 func DefaultImages() []Image {
@@ -66,14 +84,7 @@ func DefaultImages() []Image {
 }
 
 // IsPrefectImage reports whether image is one of Prefect's own images.
-func IsPrefectImage(image string) bool {
-	for _, p := range prefectPatterns {
-		if ok, _ := path.Match(p, image); ok {
-			return true
-		}
-	}
-	return false
-}
+func IsPrefectImage(image string) bool { return matchesAny(prefectPatterns, image) }
 
 // matchImage returns the first rule whose pattern matches image.
 func matchImage(rules []Image, image string) (Image, bool) {
@@ -90,6 +101,12 @@ type Runtime struct {
 	cfg   Config
 	rules []Image
 	log   *slog.Logger
+	// client makes script containers' calls; each attempt has its own
+	// deadline (Config.CallTimeout).
+	client *http.Client
+	// callBackoff is the first pause between a call's attempts (tests
+	// shorten it).
+	callBackoff time.Duration
 
 	// pidnsRefused is set once the kernel refused a PID namespace; from
 	// then on containers are contained by their marker alone.
@@ -109,6 +126,9 @@ func New(cfg Config) *Runtime {
 	if cfg.RestartBackoff <= 0 {
 		cfg.RestartBackoff = DefaultRestartBackoff
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
 	if cfg.WorkRoot == "" {
 		cfg.WorkRoot = os.TempDir()
 	}
@@ -118,7 +138,12 @@ func New(cfg Config) *Runtime {
 		cfg.WorkRoot = abs
 	}
 	rules := append(slices.Clone(cfg.Images), DefaultImages()...)
-	return &Runtime{cfg: cfg, rules: rules, log: cfg.Logger, live: map[*Container]struct{}{}}
+	// Script containers call loopback services by the thousand: keep
+	// connections for reuse rather than one per call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &Runtime{cfg: cfg, rules: rules, log: cfg.Logger, live: map[*Container]struct{}{},
+		client: &http.Client{Transport: tr}, callBackoff: callBackoff}
 }
 
 // ImageRule returns the rule that applies to image, if any.
@@ -148,34 +173,41 @@ func (r *Runtime) Start(spec Spec) (*Container, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if err := os.MkdirAll(r.cfg.WorkRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("runtime: create work root: %w", err)
-	}
-	dir, err := os.MkdirTemp(r.cfg.WorkRoot, dirPrefix(spec))
-	if err != nil {
-		return nil, fmt.Errorf("runtime: create working dir for container %q: %w", spec.Name, err)
-	}
-	marker := newMarker()
-	env := append(slices.Clone(p.env), MarkerEnv+"="+marker)
-	if !p.homeGiven {
-		env = append(env, "HOME="+dir)
+	// A script container has no process, so no working dir and no marker.
+	scripted := IsScriptImage(spec.Image)
+	var dir, marker string
+	env := slices.Clone(p.env)
+	if !scripted {
+		if err := os.MkdirAll(r.cfg.WorkRoot, 0o755); err != nil {
+			return nil, fmt.Errorf("runtime: create work root: %w", err)
+		}
+		d, err := os.MkdirTemp(r.cfg.WorkRoot, dirPrefix(spec))
+		if err != nil {
+			return nil, fmt.Errorf("runtime: create working dir for container %q: %w", spec.Name, err)
+		}
+		dir, marker = d, newMarker()
+		env = append(env, MarkerEnv+"="+marker)
+		if !p.homeGiven {
+			env = append(env, "HOME="+dir)
+		}
 	}
 	c := &Container{
-		r:       r,
-		spec:    spec,
-		rule:    rule,
-		argv:    p.argv,
-		noCmd:   p.noCmd,
-		env:     env,
-		marker:  marker,
-		pathEnv: p.path,
-		dir:     dir,
-		log:     newLogBuffer(r.cfg.TimestampResolution, nil),
-		logger:  r.log.With("group", spec.Group, "container", spec.Name),
-		cur:     State{State: StateWaiting},
-		stopCh:  make(chan struct{}),
-		done:    make(chan struct{}),
-		cleaned: make(chan struct{}),
+		r:        r,
+		spec:     spec,
+		rule:     rule,
+		argv:     p.argv,
+		noCmd:    p.noCmd,
+		scripted: scripted,
+		env:      env,
+		marker:   marker,
+		pathEnv:  p.path,
+		dir:      dir,
+		log:      newLogBuffer(r.cfg.TimestampResolution, nil),
+		logger:   r.log.With("group", spec.Group, "container", spec.Name),
+		cur:      State{State: StateWaiting},
+		stopCh:   make(chan struct{}),
+		done:     make(chan struct{}),
+		cleaned:  make(chan struct{}),
 	}
 	r.live[c] = struct{}{}
 	r.wg.Add(1)
