@@ -151,16 +151,12 @@ func (w *Worker) adoptionDue(fr *prefect.FlowRun, now time.Time) bool {
 // forgetUnlisted drops what the worker remembers about runs that are no
 // longer in flight in the pool.
 func (w *Worker) forgetUnlisted(listed map[string]bool) {
+	w.store.forgetUnlisted(listed)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id := range w.adoptMemos {
 		if !listed[id] {
 			delete(w.adoptMemos, id)
-		}
-	}
-	for id := range w.badPIDs {
-		if !listed[id] {
-			delete(w.badPIDs, id)
 		}
 	}
 }
@@ -263,14 +259,14 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	lk := newLookups(w.pf, w.retryTransient)
 	for i := range runs {
 		fr := runs[i]
-		if w.isInflight(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) || !w.adoptionDue(&fr, now) {
+		if w.store.owns(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) || !w.adoptionDue(&fr, now) {
 			continue
 		}
 		group := ""
 		if fr.InfrastructurePID != "" {
 			g, err := ParsePID(fr.InfrastructurePID, fr.ID)
 			if err != nil {
-				if strings.EqualFold(fr.StateType, prefect.StateCancelling) && w.noteBadPID(fr.ID) {
+				if strings.EqualFold(fr.StateType, prefect.StateCancelling) && w.store.noteBadPID(fr.ID) {
 					w.runLog(fr.ID, prefect.LevelError, fmt.Sprintf("Cannot cancel flow run '%s': %v", fr.ID, err))
 				}
 				continue
@@ -284,25 +280,13 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 			continue
 		}
 		r := &run{id: fr.ID, fr: fr, lk: lk, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
-		if !w.takeInflight(fr.ID, r) {
+		if w.store.take(r, false) != taken {
 			continue
 		}
-		r.hasSlot = w.takeSlot() // adopted runs are watched even past --limit
 		w.runs.Add(1)
 		go w.adopt(ctx, r, group)
 	}
 	return nil
-}
-
-// noteBadPID reports a malformed pid once per run.
-func (w *Worker) noteBadPID(id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.badPIDs[id] {
-		return false
-	}
-	w.badPIDs[id] = true
-	return true
 }
 
 // adopt rebuilds an in-flight run's configuration and watches it.

@@ -42,7 +42,7 @@ func TestAdoptRetriesTransientPrefectErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &run{id: "r1", fr: prefect.FlowRun{ID: "r1", DeploymentID: "d1", FlowID: "f1"}, adopted: true}
-	w.takeInflight(r.id, r)
+	w.store.take(r, false)
 	w.runs.Add(1)
 	w.adopt(context.Background(), r, "g")
 	if depCalls.Load() != 2 {
@@ -149,9 +149,9 @@ func TestAdoptionWithoutProgressBacksOff(t *testing.T) {
 		t.Error("a run that moved on waits")
 	}
 	w.adoptionEnded(&run{id: "r1", fr: fr}, now)
-	w.noteBadPID("r2")
+	w.store.noteBadPID("r2")
 	w.forgetUnlisted(map[string]bool{})
-	if len(w.adoptMemos) != 0 || len(w.badPIDs) != 0 {
-		t.Errorf("runs no longer in flight are remembered: %v %v", w.adoptMemos, w.badPIDs)
+	if len(w.adoptMemos) != 0 || len(w.store.badPIDs) != 0 {
+		t.Errorf("runs no longer in flight are remembered: %v %v", w.adoptMemos, w.store.badPIDs)
 	}
 }

@@ -85,13 +85,6 @@ func (w *Worker) observeFinished(r *run, stateType string) {
 // yet seen: a run whose flow run is final but whose container group is
 // still being removed no longer counts.
 func (w *Worker) Unfinished() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, r := range w.inflight {
-		if r == nil || !r.finishCounted.Load() {
-			n++
-		}
-	}
+	_, n := w.store.count()
 	return n
 }

@@ -36,17 +36,13 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 	lk := newLookups(w.pf, w.retryTransient)
 	for _, wr := range runs {
 		fr := wr.FlowRun
-		if w.isInflight(fr.ID) {
+		r := &run{id: fr.ID, fr: fr, poolID: wr.WorkPoolID, lk: lk}
+		switch w.store.take(r, true) {
+		case held:
 			continue
-		}
-		if !w.takeSlot() {
+		case full:
 			w.log.Debug("flow run limit reached; the rest wait for the next poll", "limit", w.cfg.Limit)
-			break
-		}
-		r := &run{id: fr.ID, fr: fr, poolID: wr.WorkPoolID, hasSlot: true, lk: lk}
-		if !w.takeInflight(fr.ID, r) {
-			w.releaseSlot()
-			continue
+			return nil
 		}
 		w.runLog(fr.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, fr.ID))
 		if id := w.BackendID(); id != "" {
@@ -56,26 +52,4 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 		go w.handle(ctx, r)
 	}
 	return nil
-}
-
-func (w *Worker) takeSlot() bool {
-	if w.slots == nil {
-		return true
-	}
-	select {
-	case w.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *Worker) releaseSlot() {
-	if w.slots == nil {
-		return
-	}
-	select {
-	case <-w.slots:
-	default:
-	}
 }

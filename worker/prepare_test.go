@@ -292,7 +292,7 @@ func TestSecretRule(t *testing.T) {
 // hidden everywhere.
 func TestRedactionPerRun(t *testing.T) {
 	var buf strings.Builder
-	w := &Worker{ownSecrets: []string{"worker-own-secret"}, inflight: map[string]*run{}}
+	w := &Worker{ownSecrets: []string{"worker-own-secret"}, store: newStore(0)}
 	w.red = aci.NewRedactor(w.ownSecrets...)
 	log := slog.New(redactHandler{next: slog.NewTextHandler(&buf, nil), d: w.red, forRun: w.redactorFor})
 	w.setRunRedactor("a", "1", "run-a-secret-value")

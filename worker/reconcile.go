@@ -102,7 +102,7 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 	var ids []string
 	for _, g := range groups {
 		id := g.Tags[TagFlowRunID]
-		if g.Tags[TagPool] != w.cfg.Pool || id == "" || w.isInflight(id) {
+		if g.Tags[TagPool] != w.cfg.Pool || id == "" || w.store.owns(id) {
 			continue
 		}
 		ours[g.Name] = g
@@ -124,7 +124,7 @@ func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 			if !found && !gone[id] {
 				continue // unknown: look again next round
 			}
-			if w.isInflight(id) || !staleRun(&fr, found, w.cfg.Name, online, now) {
+			if w.store.owns(id) || !staleRun(&fr, found, w.cfg.Name, online, now) {
 				continue
 			}
 			if g.Tags[TagKeep] == "true" {
@@ -166,7 +166,7 @@ func (w *Worker) reconcileRecords(ctx context.Context, t *target) error {
 			continue // still deploying: its worker is at it
 		}
 		id := recordRunID(d)
-		if id == "" || w.isInflight(id) {
+		if id == "" || w.store.owns(id) {
 			continue
 		}
 		cands = append(cands, d)
@@ -192,7 +192,7 @@ func (w *Worker) reconcileRecords(ctx context.Context, t *target) error {
 		if d.Tags[TagPool] != w.cfg.Pool && (!found || fr.WorkPoolName != w.cfg.Pool) {
 			continue // not provably this pool's
 		}
-		if w.isInflight(candIDs[i]) || !staleRun(&fr, found, w.cfg.Name, online, now) {
+		if w.store.owns(candIDs[i]) || !staleRun(&fr, found, w.cfg.Name, online, now) {
 			continue
 		}
 		if err := t.client.DeleteDeployment(ctx, t.rg, d.Name); err != nil {

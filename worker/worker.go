@@ -43,14 +43,14 @@ type Worker struct {
 	// azureSecrets are the worker's Azure credentials by variable name.
 	azureSecrets map[string]string
 
+	// store owns the runs in flight in this process.
+	store *store
+
 	mu       sync.Mutex
 	pool     *prefect.WorkPool
 	template map[string]any
-	inflight map[string]*run
-	slots    chan struct{} // nil: unlimited
 	synced   chan struct{}
 	syncOnce sync.Once
-	badPIDs  map[string]bool // runs whose malformed pid was reported
 	id       identity
 	// adoptMemos are adoptions that ended with their run unmoved; both
 	// maps forget runs that are no longer in flight in the pool.
@@ -73,8 +73,7 @@ func New(cfg Config) (*Worker, error) {
 		pf:         cfg.Prefect,
 		baseEnv:    baseEnvironment(cfg.Environ),
 		environ:    map[string]string{},
-		inflight:   map[string]*run{},
-		badPIDs:    map[string]bool{},
+		store:      newStore(cfg.Limit),
 		adoptMemos: map[string]adoptMemo{},
 		synced:     make(chan struct{}),
 		polled:     make(chan struct{}),
@@ -99,9 +98,6 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.red = aci.NewRedactor(w.ownSecrets...)
 	w.log = slog.New(redactHandler{next: cfg.Logger.Handler(), d: w.red, forRun: w.redactorFor}).With("worker", cfg.Name)
-	if cfg.Limit > 0 {
-		w.slots = make(chan struct{}, cfg.Limit)
-	}
 	w.azure = newAzureClients(cfg.Azure, w.log)
 	w.logs = newLogShipper(w.pf, w.log)
 	w.events = newEventSink(w.pf.EmitEvents, w.log)
@@ -326,44 +322,21 @@ func (w *Worker) runLog(runID string, level int, msg string) {
 	w.log.Log(context.Background(), sl, msg, "flow_run_id", runID)
 }
 
-func (w *Worker) takeInflight(id string, r *run) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, ok := w.inflight[id]; ok {
-		return false
-	}
-	w.inflight[id] = r
-	return true
-}
-
 // runDone is the bookkeeping of a run's end in this process, submitted or
-// adopted: it leaves the in-flight set and gives back its slot and its
-// use of its Azure target.
+// adopted, called by the run's goroutine as it returns: the store drops it
+// (and its slot), and its use of its Azure target and its redactor go.
 func (w *Worker) runDone(r *run) {
-	w.mu.Lock()
-	delete(w.inflight, r.id)
-	w.mu.Unlock()
-	if r.hasSlot {
-		w.releaseSlot()
-	}
+	w.store.drop(r)
 	if r.tgt != nil {
 		w.azure.release(r.tgt)
 	}
 	w.reds.Delete(r.id)
 }
 
-func (w *Worker) isInflight(id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.inflight[id]
-	return ok
-}
-
 // InFlight is the number of runs the worker is submitting or watching.
 func (w *Worker) InFlight() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.inflight)
+	n, _ := w.store.count()
+	return n
 }
 
 func (w *Worker) poolSnapshot() (*prefect.WorkPool, map[string]any) {
