@@ -43,54 +43,10 @@ const reschedulePrefix = "Rescheduled by worker "
 // service replaces the Scheduled state of a run that waits.
 const rescheduledLabel = "aciworker.rescheduled-by"
 
-// runOwner is the worker a run belongs to: for a Pending run, the worker its
-// claim names (the current state was written by it, whatever the labels
-// say); otherwise, or for a claim by a worker that does not name itself
-// (Prefect's), the owner label.
-func runOwner(fr *prefect.FlowRun) string {
-	if strings.EqualFold(fr.StateType, prefect.StatePending) && fr.State != nil {
-		m := fr.State.Message
-		if strings.HasPrefix(m, claimPrefix) && strings.HasSuffix(m, claimSuffix) && len(m) > len(claimPrefix)+len(claimSuffix) {
-			return m[len(claimPrefix) : len(m)-len(claimSuffix)]
-		}
-	}
-	o, _ := fr.Labels[ownerLabel].(string)
-	return o
-}
-
-// rescheduled says whether the run was handed back to the pool by orphan
-// recovery: its previous claim's worker may have deployed after all.
-func rescheduled(fr *prefect.FlowRun) bool {
-	by, _ := fr.Labels[rescheduledLabel].(string)
-	return by != ""
-}
-
 func (w *Worker) adoptLoop(ctx context.Context) {
 	w.every(ctx, w.cfg.AdoptInterval, true, func(ctx context.Context) error {
 		return w.adoptOnce(ctx)
 	})
-}
-
-// adoptable decides whether a run nobody in this process watches is ours
-// to take over.
-func adoptable(fr *prefect.FlowRun, me string, online map[string]bool, now time.Time, orphanAfter time.Duration) bool {
-	switch owner := runOwner(fr); {
-	case owner == me:
-		return true
-	case owner != "":
-		return !online[owner]
-	}
-	// Claimed but not labelled: its worker is normally busy labelling it,
-	// unless the claim is old and nothing was ever created for it. A
-	// claim cancelled since (Cancelling with no pid) is the same claim.
-	if !pendingOrCancelling(fr) || fr.InfrastructurePID != "" || fr.State == nil || fr.State.Timestamp == nil {
-		return false
-	}
-	return now.Sub(*fr.State.Timestamp) > orphanAfter
-}
-
-func pendingOrCancelling(fr *prefect.FlowRun) bool {
-	return strings.EqualFold(fr.StateType, prefect.StatePending) || strings.EqualFold(fr.StateType, prefect.StateCancelling)
 }
 
 // cancelledUnstarted is Prefect's message (workers/base.py _cancel_run)
@@ -191,29 +147,6 @@ func (w *Worker) poolWorkers(ctx context.Context) (poolWorkers, error) {
 		}
 	}
 	return pw, nil
-}
-
-// claimAbandoned decides whether a Pending run with nothing created for it
-// may go back to the pool. Giving back a run whose worker is alive but slow
-// would have it run twice, so more than "not online" is asked for: the
-// claim must be older than orphanAfter and a named owner must have been
-// silent (no heartbeat) for as long. Prefect marks a worker offline after
-// three missed heartbeats, which an overloaded server alone can cause. A
-// claim in this worker's own name is the claim of a process that is gone
-// (a restart), so it goes back at once.
-func claimAbandoned(fr *prefect.FlowRun, me string, lastSeen map[string]time.Time, now time.Time, orphanAfter time.Duration) bool {
-	owner := runOwner(fr)
-	if owner == me {
-		return true // this worker's name: the process that claimed it is gone
-	}
-	if fr.State == nil || fr.State.Timestamp == nil || now.Sub(*fr.State.Timestamp) <= orphanAfter {
-		return false
-	}
-	if owner == "" {
-		return true
-	}
-	seen, ok := lastSeen[owner]
-	return !ok || now.Sub(seen) > orphanAfter
 }
 
 // adoptOnce looks for runs of the pool in flight that no one watches.

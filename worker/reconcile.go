@@ -68,31 +68,6 @@ func (w *Worker) reconcileOnce(ctx context.Context) error {
 	return nil
 }
 
-// staleRun decides whether reconcile may remove what Azure holds for a
-// run of this pool: its container group or its deployment record. Only
-// runs that are final (or deleted) qualify, so a run another live worker
-// is still provisioning or watching is never touched.
-func staleRun(fr *prefect.FlowRun, found bool, me string, online map[string]bool, now time.Time) bool {
-	if !found {
-		return true // the flow run was deleted
-	}
-	if !isTerminal(fr.StateType) {
-		return false
-	}
-	owner, _ := fr.Labels[ownerLabel].(string)
-	if owner == me || (owner != "" && !online[owner]) {
-		return true
-	}
-	var at time.Time
-	switch {
-	case fr.State != nil && fr.State.Timestamp != nil:
-		at = *fr.State.Timestamp
-	case fr.EndTime != nil:
-		at = *fr.EndTime
-	}
-	return at.IsZero() || now.Sub(at) > staleAfter
-}
-
 func (w *Worker) reconcileTarget(ctx context.Context, t *target) error {
 	groups, err := t.client.ListGroups(ctx, t.rg)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,42 +274,6 @@ func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.Sta
 	w.runLog(r.id, prefect.LevelWarning, fmt.Sprintf("Aborted submission of flow run '%s': it had already reached %s ('%s') before this worker's claim; that state is restored and the flow is not run again", r.id, prev.Type, prev.Name))
 }
 
-// claimedBy says whether st, a run's current state, is the Pending state
-// proposed with transition id claim.
-func claimedBy(st *prefect.State, claim string) bool {
-	if st == nil || st.Type != prefect.StatePending {
-		return false
-	}
-	if claim == "" || st.StateDetails.TransitionID == "" {
-		return true // nothing to compare: the type is all we know
-	}
-	return st.StateDetails.TransitionID == claim
-}
-
-// overtaken reads a run's state history, oldest first, whose last state is
-// a claim just accepted, and returns the final state that claim replaced:
-// the state before it once hand-backs by orphan recovery and Late marks
-// (neither of which starts a run) are passed over. A claim of a run that
-// was waiting to run returns nil.
-func overtaken(states []prefect.State) *prefect.State {
-	i := len(states) - 2
-	for i >= 0 && (isLateMark(&states[i]) || isHandBack(&states[i])) {
-		i--
-	}
-	if i < 0 || !isTerminal(states[i].Type) {
-		return nil
-	}
-	return &states[i]
-}
-
-func isLateMark(st *prefect.State) bool {
-	return st.Type == prefect.StateScheduled && st.Name == "Late"
-}
-
-func isHandBack(st *prefect.State) bool {
-	return st.Type == prefect.StateScheduled && strings.HasPrefix(st.Message, reschedulePrefix)
-}
-
 // proposePending claims the run. Only a returned PENDING state lets the
 // submission go on: an ACCEPT, or a REJECT replaying our own proposal.
 // The proposal names this worker in its message, so that whoever sees the
@@ -361,20 +324,6 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 			return false
 		}
 	}
-}
-
-// ownClaim says whether an orchestration answer to our Pending proposal
-// (transition id tid) leaves the run in our claim: accepted, or rejected as
-// a replay of a proposal the server had already applied.
-func ownClaim(res *prefect.OrchestrationResult, tid string) bool {
-	if res.State == nil || res.State.Type != prefect.StatePending {
-		return false
-	}
-	if res.Status == prefect.StatusAccept {
-		return true
-	}
-	got := res.State.StateDetails.TransitionID
-	return got == "" || got == tid
 }
 
 // configure builds the run's job configuration and container group.
