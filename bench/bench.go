@@ -28,15 +28,27 @@ import (
 
 // Engines: what runs inside each emulated container.
 const (
-	EngineAuto    = "auto"    // real for N <= RealMaxN, stand-in above
+	EngineAuto    = "auto"    // real up to RealMaxN, stand-in up to StandinMaxN, cheap above
 	EngineReal    = "real"    // prefect flow-run execute
 	EngineStandin = "standin" // a small Go program that sets Running, then Completed
+	// EngineCheap runs no process per container: the emulator's script
+	// image calls one stand-in daemon that sets Running, sleeps, and calls
+	// it again to set Completed.
+	EngineCheap = "cheap"
 )
 
 // RealMaxN is the largest N the auto engine runs with the real engine: it
 // costs ~5.6 s of CPU per run, which at larger N measures the engine, not
 // the worker.
 const RealMaxN = 10
+
+// StandinMaxN is the largest N the auto engine runs with a stand-in
+// process per container; above it, a process per container would measure
+// the machine's process limits, not the worker.
+const StandinMaxN = 500
+
+// scriptImage is the emulator's image whose containers run no process.
+const scriptImage = "aciworker/emulator-script:latest"
 
 // Config is one bench invocation.
 type Config struct {
@@ -77,9 +89,9 @@ func (c *Config) defaults() error {
 	switch c.Engine {
 	case "":
 		c.Engine = EngineAuto
-	case EngineAuto, EngineReal, EngineStandin:
+	case EngineAuto, EngineReal, EngineStandin, EngineCheap:
 	default:
-		return fmt.Errorf("bench: engine %q: want %s, %s or %s", c.Engine, EngineAuto, EngineReal, EngineStandin)
+		return fmt.Errorf("bench: engine %q: want %s, %s, %s or %s", c.Engine, EngineAuto, EngineReal, EngineStandin, EngineCheap)
 	}
 	if c.OutDir == "" {
 		return errors.New("bench: OutDir is empty")
@@ -104,10 +116,13 @@ func (c *Config) EngineFor(n int) string {
 	if c.Engine != EngineAuto {
 		return c.Engine
 	}
-	if n <= RealMaxN {
+	switch {
+	case n <= RealMaxN:
 		return EngineReal
+	case n <= StandinMaxN:
+		return EngineStandin
 	}
-	return EngineStandin
+	return EngineCheap
 }
 
 // rowTimeout bounds one row from the first run created to the last run
@@ -203,6 +218,17 @@ func Run(ctx context.Context, cfg Config) (*report.Document, error) {
 	defer emu.stop()
 	log.Info("emulator ready", "arm", emu.env["ACIWORKER_ARM_ENDPOINT"], "throttling", cfg.Throttling)
 
+	var standinURL string
+	if slices.ContainsFunc(cfg.Ns, func(n int) bool { return cfg.EngineFor(n) == EngineCheap }) {
+		d, url, err := startStandinDaemon(ctx, bins.standin, srv.apiURL, logDir)
+		if err != nil {
+			return nil, err
+		}
+		defer d.stop(10 * time.Second)
+		standinURL = url
+		log.Info("stand-in daemon ready", "url", url)
+	}
+
 	inv, err := newInventory(emu.env, emu.client)
 	if err != nil {
 		return nil, err
@@ -221,7 +247,7 @@ func Run(ctx context.Context, cfg Config) (*report.Document, error) {
 		return nil, err
 	}
 
-	r := &runner{cfg: cfg, venv: venv, bins: bins, srv: srv, emu: emu, inv: inv, py: py, api: api, flowID: flowID, flowDir: flowDir}
+	r := &runner{cfg: cfg, venv: venv, bins: bins, srv: srv, emu: emu, inv: inv, py: py, api: api, flowID: flowID, flowDir: flowDir, standinURL: standinURL}
 	doc := &report.Document{Meta: report.Meta{
 		Date: time.Now().UTC(), CPUs: runtime.NumCPU(), MemoryMB: memTotalMB(), Database: database,
 		Versions: fmt.Sprintf("%s, %s, %s", pyvenv.PrefectPin, pyvenv.PrefectAzurePin, runtime.Version()),
@@ -333,6 +359,8 @@ type runner struct {
 	flowID  string
 	flowDir string
 	rowSeq  int
+	// standinURL is the stand-in daemon's, when a row uses the cheap engine.
+	standinURL string
 }
 
 var terminal = []string{"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -354,8 +382,11 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		return row, err
 	}
 	command := filepath.Join(r.venv, "bin", "prefect") + " flow-run execute"
-	if engine == EngineStandin {
+	switch engine {
+	case EngineStandin:
 		command = fmt.Sprintf("%s --sleep %s", r.bins.standin, r.cfg.StandinSleep)
+	case EngineCheap:
+		command = cheapCommand(r.standinURL, r.cfg.StandinSleep)
 	}
 	jobVars := map[string]any{
 		"resource_group_name": r.emu.env["AZURE_RESOURCE_GROUP"],
@@ -365,6 +396,9 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		// own requests go through the counting proxy. Both workers let a
 		// job variable's env override their own Prefect settings.
 		"env": map[string]any{"PREFECT_API_URL": r.srv.apiURL},
+	}
+	if engine == EngineCheap {
+		jobVars["image"] = scriptImage
 	}
 	depID, err := r.api.createDeployment(ctx, pool, r.flowID, pool, r.flowDir, flowEntrypoint, jobVars)
 	if err != nil {
@@ -651,4 +685,12 @@ func (r *runner) waitCleanup(ctx context.Context, wp *proc, puts *putTracker, be
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// cheapCommand is the script of a cheap-engine container: the stand-in
+// daemon sets the run Running, the container stays up for sleep, then the
+// daemon sets the run Completed, and only then does the container exit.
+func cheapCommand(daemonURL string, sleep time.Duration) string {
+	vars := "PREFECT__FLOW_RUN_ID,PREFECT_API_URL,PREFECT_API_KEY,PREFECT_API_AUTH_STRING"
+	return fmt.Sprintf("call %s/running %s sleep %s call %s/completed %s", daemonURL, vars, sleep, daemonURL, vars)
 }

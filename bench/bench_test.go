@@ -181,7 +181,7 @@ func TestConfigDefaults(t *testing.T) {
 	if !slices.Equal(c.Ns, []int{10, 100, 500}) || c.Engine != EngineAuto || len(c.Workers) != 2 {
 		t.Errorf("defaults: %+v", c)
 	}
-	for n, want := range map[int]string{1: EngineReal, 10: EngineReal, 11: EngineStandin, 500: EngineStandin} {
+	for n, want := range map[int]string{1: EngineReal, 10: EngineReal, 11: EngineStandin, 500: EngineStandin, 501: EngineCheap, 2000: EngineCheap} {
 		if got := c.EngineFor(n); got != want {
 			t.Errorf("EngineFor(%d) = %s, want %s", n, got, want)
 		}

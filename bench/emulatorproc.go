@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,45 +49,12 @@ func startEmulator(ctx context.Context, bin, addr, prefectBin, logDir string, th
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = baseEnv()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("emulator: %w", err)
-	}
-	p, err := startProc("emulator", cmd, filepath.Join(logDir, "emulator.log"))
+	p, env, err := startPrinting(ctx, "emulator", cmd, logDir, emulatorEnvKeys)
 	if err != nil {
 		return nil, err
 	}
-	type result struct {
-		env map[string]string
-		err error
-	}
-	ch := make(chan result, 1)
-	stdoutLog, err := os.Create(filepath.Join(logDir, "emulator.stdout"))
-	if err != nil {
-		p.stop(5 * time.Second)
-		return nil, err
-	}
-	go func() {
-		env, err := readEnvLines(out, stdoutLog, emulatorEnvKeys)
-		ch <- result{env, err}
-		// Keep draining so the emulator never blocks on a full pipe.
-		_, _ = io.Copy(stdoutLog, out)
-		stdoutLog.Close()
-	}()
-	var res result
-	select {
-	case res = <-ch:
-	case <-time.After(60 * time.Second):
-		res.err = fmt.Errorf("no variables printed within 60s")
-	case <-ctx.Done():
-		res.err = ctx.Err()
-	}
-	if res.err != nil {
-		p.stop(5 * time.Second)
-		return nil, fmt.Errorf("emulator %v: %w; see %s", args, res.err, p.log.Name())
-	}
-	e := &emulatorProc{proc: p, env: res.env, admin: strings.TrimRight(res.env["ACIWORKER_ARM_ENDPOINT"], "/") + "/_emulator"}
-	e.client, err = clientTrusting(res.env["SSL_CERT_FILE"])
+	e := &emulatorProc{proc: p, env: env, admin: strings.TrimRight(env["ACIWORKER_ARM_ENDPOINT"], "/") + "/_emulator"}
+	e.client, err = clientTrusting(env["SSL_CERT_FILE"])
 	if err != nil {
 		p.stop(5 * time.Second)
 		return nil, err

@@ -215,3 +215,60 @@ func hasAll(m map[string]string, keys []string) bool {
 }
 
 var errNotRoot = errors.New("the bench must run as root: the Python worker needs `unshare -m` and a bind mount, and the emulator binds port 443")
+
+// startPrinting starts cmd, logging its stderr to logDir/NAME.log and its
+// stdout to logDir/NAME.stdout, and returns once it has printed every
+// variable in keys as KEY=VALUE lines.
+func startPrinting(ctx context.Context, name string, cmd *exec.Cmd, logDir string, keys []string) (*proc, map[string]string, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p, err := startProc(name, cmd, filepath.Join(logDir, name+".log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	type result struct {
+		env map[string]string
+		err error
+	}
+	ch := make(chan result, 1)
+	stdoutLog, err := os.Create(filepath.Join(logDir, name+".stdout"))
+	if err != nil {
+		p.stop(5 * time.Second)
+		return nil, nil, err
+	}
+	go func() {
+		env, err := readEnvLines(out, stdoutLog, keys)
+		ch <- result{env, err}
+		// Keep draining so the process never blocks on a full pipe.
+		_, _ = io.Copy(stdoutLog, out)
+		stdoutLog.Close()
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-time.After(60 * time.Second):
+		res.err = fmt.Errorf("no variables printed within 60s")
+	case <-ctx.Done():
+		res.err = ctx.Err()
+	}
+	if res.err != nil {
+		p.stop(5 * time.Second)
+		return nil, nil, fmt.Errorf("%s %v: %w; see %s", name, cmd.Args[1:], res.err, p.log.Name())
+	}
+	return p, res.env, nil
+}
+
+// startStandinDaemon starts the stand-in in daemon mode for the cheap
+// engine's containers, allowed to act on apiURL only; it returns the
+// daemon's URL.
+func startStandinDaemon(ctx context.Context, bin, apiURL, logDir string) (*proc, string, error) {
+	cmd := exec.Command(bin, "--serve", "127.0.0.1:0", "--api-url", apiURL)
+	cmd.Env = baseEnv()
+	p, env, err := startPrinting(ctx, "standin", cmd, logDir, []string{"STANDIN_URL"})
+	if err != nil {
+		return nil, "", err
+	}
+	return p, env["STANDIN_URL"], nil
+}

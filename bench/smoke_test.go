@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,33 +17,7 @@ import (
 // namespace for the Python worker's hosts file, and port 443 for the
 // emulator); under CI a machine without them is a failure, not a skip.
 func TestSmoke(t *testing.T) {
-	if err := Preflight("127.0.0.1:443"); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("bench smoke needs root, unshare and port 443 (CI unset, so skipping): %v", err)
-		}
-		t.Fatalf("bench smoke cannot run on this machine: %v", err)
-	}
-	venv := pyvenv.Require(t)
-	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	doc, err := Run(ctx, Config{
-		Ns:          []int{3},
-		Throttling:  true,
-		OutDir:      out,
-		Venv:        venv,
-		Settle:      2 * time.Second,
-		CleanupWait: 60 * time.Second,
-		RowTimeout:  3 * time.Minute,
-		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	})
-	if doc != nil {
-		t.Logf("\n%s", report.Table(doc.Rows))
-	}
-	if err != nil {
-		dumpLogs(t, out)
-		t.Fatalf("bench: %v", err)
-	}
+	doc, out := smokeRun(t, 8*time.Minute, Config{Settle: 2 * time.Second})
 	for _, f := range []string{"bench.json", "bench.md", "bench.png"} {
 		if st, err := os.Stat(out + "/" + f); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
@@ -75,6 +50,71 @@ func TestSmoke(t *testing.T) {
 	if t.Failed() {
 		dumpLogs(t, out)
 	}
+}
+
+// TestSmokeCheap runs the bench at N=3 for aciworker with the cheap engine:
+// script containers in the emulator, one stand-in daemon setting every
+// run's states. Same machine needs as TestSmoke.
+func TestSmokeCheap(t *testing.T) {
+	doc, out := smokeRun(t, 6*time.Minute, Config{
+		Workers: []string{WorkerGo}, Engine: EngineCheap, StandinSleep: 2 * time.Second, Settle: time.Second,
+	})
+	if len(doc.Rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(doc.Rows))
+	}
+	r := doc.Rows[0]
+	if r.Engine != EngineCheap || r.Completed != 3 || r.Crashed != 0 || r.Stuck != 0 || r.OtherTerminal != 0 {
+		t.Errorf("engine %s: Completed=%d Crashed=%d other=%d stuck=%d, want cheap and 3 completed", r.Engine, r.Completed, r.Crashed, r.OtherTerminal, r.Stuck)
+	}
+	if r.GroupsLeft != 0 || r.DeploymentsLeft != 0 {
+		t.Errorf("left %d groups, %d deployment records", r.GroupsLeft, r.DeploymentsLeft)
+	}
+	// Every run went through the daemon: Running, then Completed.
+	data, err := os.ReadFile(out + "/logs/standin.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(data)
+	if strings.Contains(log, "level=WARN") {
+		t.Errorf("the stand-in daemon warned:\n%s", log)
+	}
+	for _, st := range []string{"RUNNING", "COMPLETED"} {
+		if n := strings.Count(log, "msg=\"state set\""); n != 6 || strings.Count(log, "state="+st) != 3 {
+			t.Errorf("the daemon set %d states, %d of them %s; want 6 and 3:\n%s", n, strings.Count(log, "state="+st), st, log)
+		}
+	}
+	if t.Failed() {
+		dumpLogs(t, out)
+	}
+}
+
+// smokeRun runs the bench at N=3 with throttling on, on top of cfg, and
+// returns the document and the output dir. A machine without root, unshare
+// or port 443 skips the test, unless CI is set: then it fails.
+func smokeRun(t *testing.T, timeout time.Duration, cfg Config) (*report.Document, string) {
+	t.Helper()
+	if err := Preflight("127.0.0.1:443"); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("bench smoke needs root, unshare and port 443 (CI unset, so skipping): %v", err)
+		}
+		t.Fatalf("bench smoke cannot run on this machine: %v", err)
+	}
+	cfg.Venv = pyvenv.Require(t)
+	cfg.OutDir = t.TempDir()
+	cfg.Ns, cfg.Throttling = []int{3}, true
+	cfg.CleanupWait, cfg.RowTimeout = 60*time.Second, 3*time.Minute
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	doc, err := Run(ctx, cfg)
+	if doc != nil {
+		t.Logf("\n%s", report.Table(doc.Rows))
+	}
+	if err != nil {
+		dumpLogs(t, cfg.OutDir)
+		t.Fatalf("bench: %v", err)
+	}
+	return doc, cfg.OutDir
 }
 
 type testWriter struct{ t *testing.T }

@@ -75,9 +75,11 @@ func matchesAny(patterns []string, image string) bool {
 }
 
 // DefaultImages is the built-in image table consulted after Config.Images.
+// Prefect's workers put Prefect's entrypoint in front of every command, so
+// the script image passes it through too.
 func DefaultImages() []Image {
-	out := make([]Image, 0, len(prefectPatterns))
-	for _, p := range prefectPatterns {
+	out := make([]Image, 0, len(prefectPatterns)+len(scriptPatterns))
+	for _, p := range slices.Concat(prefectPatterns, scriptPatterns) {
 		out = append(out, Image{Pattern: p, PassthroughEntrypoints: []string{PrefectEntrypoint}})
 	}
 	return out

@@ -135,6 +135,7 @@ func TestScriptContainer(t *testing.T) {
 		{name: "runs to the end", cmd: func(string) []string { return []string{"echo", "hello", "sleep", "1ms", "stderr", "warn"} },
 			code: 0, log: "hello\nwarn\n"},
 		{name: "exit code", cmd: func(string) []string { return []string{"echo", "bye", "exit", "3"} }, code: 3, log: "bye\n"},
+		{name: "Prefect's entrypoint first", cmd: func(string) []string { return []string{PrefectEntrypoint, "echo", "x"} }, code: 0, log: "x\n"},
 		{name: "usage error", cmd: func(string) []string { return []string{"slep", "1s"} },
 			code: 2, log: "script: word 1: \"slep\" is not a step (want sleep, echo, stderr, call or exit)\n"},
 		{name: "call answered", statuses: []int{200}, answer: "flow run running\nsecond line\n",

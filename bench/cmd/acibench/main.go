@@ -29,8 +29,8 @@ func run(args []string) int {
 	var (
 		ns          = fs.String("n", "10,100,500", "comma-separated workload sizes (flow runs per row)")
 		workers     = fs.String("workers", bench.WorkerPython+","+bench.WorkerGo, "comma-separated workers to measure")
-		engine      = fs.String("engine", bench.EngineAuto, "what runs in each container: real (prefect flow-run execute), standin, or auto (real for N<="+strconv.Itoa(bench.RealMaxN)+")")
-		sleep       = fs.Duration("standin-sleep", 20*time.Second, "how long each stand-in run stays Running")
+		engine      = fs.String("engine", bench.EngineAuto, "what runs in each container: real (prefect flow-run execute), standin (a process per run), cheap (the emulator's script containers and one stand-in daemon), or auto (real for N<="+strconv.Itoa(bench.RealMaxN)+", standin for N<="+strconv.Itoa(bench.StandinMaxN)+", cheap above)")
+		sleep       = fs.Duration("standin-sleep", 20*time.Second, "how long each stand-in or cheap run stays Running")
 		noThrottle  = fs.Bool("no-throttling", false, "turn the emulator's ARM throttling off")
 		postgres    = fs.Bool("postgres", false, "run the Prefect server on a throwaway PostgreSQL cluster instead of SQLite")
 		dbURL       = fs.String("database-url", "", "run the Prefect server on this database (SQLAlchemy URL); overrides --postgres")

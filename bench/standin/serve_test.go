@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// prefectFake answers set_state with the scripted statuses in order (the
+// last repeats; 500 is a server error) and GET with the run's state.
+type prefectFake struct {
+	mu       sync.Mutex
+	answers  []string
+	current  string // the run's state type for GET
+	proposed []string
+	auth     string
+}
+
+func (f *prefectFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/api/flow_runs/run-1":
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "run-1", "state": map[string]any{"type": f.current}})
+	case r.Method == http.MethodPost && r.URL.Path == "/api/flow_runs/run-1/set_state":
+		f.auth = r.Header.Get("Authorization")
+		var body struct {
+			State struct{ Type, Name string } `json:"state"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.proposed = append(f.proposed, body.State.Type+"/"+body.State.Name)
+		a := f.answers[min(len(f.proposed), len(f.answers))-1]
+		if a == "500" {
+			http.Error(w, "database is locked", http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": a})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// check compares what the fake was sent with what a test wants.
+func (f *prefectFake) check(t *testing.T, proposed []string, auth string) {
+	t.Helper()
+	if !slices.Equal(f.proposed, proposed) {
+		t.Errorf("proposed %v, want %v", f.proposed, proposed)
+	}
+	if f.auth != auth {
+		t.Errorf("Authorization %q, want %q", f.auth, auth)
+	}
+}
+
+// TestDaemon drives the daemon's handler as the emulator's call step does.
+func TestDaemon(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		path       string
+		env        map[string]string // merged over a valid environment; "" deletes
+		answers    []string
+		current    string
+		wantStatus int
+		wantBody   string
+		proposed   []string
+		wantAuth   string
+	}{
+		{name: "running", path: "/running", answers: []string{"ACCEPT"}, wantStatus: 200,
+			wantBody: "stand-in flow run run-1 running\n", proposed: []string{"RUNNING/Running"}},
+		{name: "completed with key", path: "/completed", answers: []string{"ACCEPT"}, env: map[string]string{"PREFECT_API_KEY": "k"},
+			wantStatus: 200, wantBody: "stand-in flow run run-1 completed\n", proposed: []string{"COMPLETED/Completed"}, wantAuth: "Bearer k"},
+		{name: "retries 500", path: "/running", answers: []string{"500", "500", "ACCEPT"}, wantStatus: 200,
+			wantBody: "stand-in flow run run-1 running\n", proposed: slices.Repeat([]string{"RUNNING/Running"}, 3)},
+		{name: "rejected but already there", path: "/completed", answers: []string{"REJECT"}, current: "COMPLETED",
+			wantStatus: 200, wantBody: "stand-in flow run run-1 completed\n", proposed: []string{"COMPLETED/Completed"}},
+		{name: "rejected", path: "/running", answers: []string{"ABORT"}, current: "CANCELLED",
+			wantStatus: 409, wantBody: "server answered ABORT", proposed: []string{"RUNNING/Running"}},
+		{name: "server keeps failing", path: "/running", answers: []string{"500"}, wantStatus: 502,
+			wantBody: "500 Internal Server Error", proposed: slices.Repeat([]string{"RUNNING/Running"}, 8)},
+		{name: "no run id", path: "/running", env: map[string]string{"PREFECT__FLOW_RUN_ID": ""}, wantStatus: 400,
+			wantBody: "env.PREFECT__FLOW_RUN_ID is missing"},
+		{name: "no api url", path: "/running", env: map[string]string{"PREFECT_API_URL": ""}, wantStatus: 400,
+			wantBody: "env.PREFECT_API_URL is missing"},
+		{name: "api not allowed", path: "/running", env: map[string]string{"PREFECT_API_URL": "http://elsewhere/api"}, wantStatus: 403,
+			wantBody: `"http://elsewhere/api" is not one this stand-in was started for`},
+		{name: "unknown path", path: "/failed", wantStatus: 404, wantBody: "want /running or /completed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := &prefectFake{answers: tc.answers, current: tc.current}
+			api := httptest.NewServer(f)
+			defer api.Close()
+			d := newDaemon([]string{api.URL + "/api/"}, 2, slog.New(slog.DiscardHandler))
+			d.backoff = time.Millisecond
+			env := map[string]string{"PREFECT__FLOW_RUN_ID": "run-1", "PREFECT_API_URL": api.URL + "/api"}
+			for k, v := range tc.env {
+				if v == "" {
+					delete(env, k)
+				} else {
+					env[k] = v
+				}
+			}
+			body, _ := json.Marshal(callBody{Group: "rg/g", Container: "c", Env: env})
+			rec := httptest.NewRecorder()
+			d.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tc.path, bytes.NewReader(body)))
+			if rec.Code != tc.wantStatus || !strings.Contains(rec.Body.String(), tc.wantBody) {
+				t.Fatalf("answer %d %q, want %d containing %q", rec.Code, rec.Body.String(), tc.wantStatus, tc.wantBody)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.check(t, tc.proposed, tc.wantAuth)
+		})
+	}
+}
+
+// TestDaemonBounded: a call that cannot get a slot for its Prefect request
+// within the daemon's budget is answered 503 rather than held forever.
+func TestDaemonBounded(t *testing.T) {
+	t.Parallel()
+	d := newDaemon([]string{"http://127.0.0.1:9/api"}, 1, slog.New(slog.DiscardHandler))
+	d.budget = 10 * time.Millisecond
+	d.slots <- struct{}{} // the only slot is taken
+	body, _ := json.Marshal(callBody{Env: map[string]string{"PREFECT__FLOW_RUN_ID": "run-1", "PREFECT_API_URL": "http://127.0.0.1:9/api"}})
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/running", bytes.NewReader(body)))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("answer %d %q, want 503", rec.Code, rec.Body.String())
+	}
+}
+
+// TestServe: the daemon prints its URL once listening and stops with ctx.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, "127.0.0.1:0", newDaemon([]string{"http://x/api"}, 1, slog.New(slog.DiscardHandler)), pw)
+	}()
+	line := make([]byte, 64)
+	n, err := pr.Read(line)
+	if err != nil || !strings.HasPrefix(string(line[:n]), "STANDIN_URL=http://127.0.0.1:") {
+		t.Fatalf("first output %q (%v)", line[:n], err)
+	}
+	url := strings.TrimSpace(strings.TrimPrefix(string(line[:n]), "STANDIN_URL="))
+	resp, err := http.Post(url+"/running", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d, want 400 for an empty environment", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
