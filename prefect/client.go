@@ -2,6 +2,7 @@ package prefect
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"crypto/tls"
@@ -40,18 +41,21 @@ const (
 
 // Client talks to one Prefect API. It is safe for concurrent use.
 type Client struct {
-	base       string
-	hc         *http.Client
-	auth       string
-	custom     map[string]string
-	userAgent  string
-	secrets    []string
-	log        *slog.Logger
-	maxRetries int
-	baseDelay  time.Duration
-	maxDelay   time.Duration
-	timeout    time.Duration
-	extraCodes map[int]bool
+	base string
+	hc   *http.Client
+	auth string
+	// streamToken is what the event stream's auth message carries: the
+	// auth string of a self-hosted server, else the API key.
+	streamToken string
+	custom      map[string]string
+	userAgent   string
+	secrets     []string
+	log         *slog.Logger
+	maxRetries  int
+	baseDelay   time.Duration
+	maxDelay    time.Duration
+	timeout     time.Duration
+	extraCodes  map[int]bool
 
 	// connected turns on retrying of connection errors: like Prefect, a
 	// wrong URL fails fast at startup instead of backing off for a minute.
@@ -105,6 +109,7 @@ func New(cfg Config) (*Client, error) {
 		sleep:      func(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, nil, d) },
 		random:     rand.Float64,
 	}
+	c.streamToken = cmp.Or(cfg.AuthString, cfg.APIKey)
 	switch {
 	case cfg.AuthString != "":
 		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.AuthString))
