@@ -55,7 +55,18 @@ var (
 	ErrProvisioningFailed = errors.New("provisioning failed")
 	// ErrCleanup: the group or the deployment record could not be removed.
 	ErrCleanup = errors.New("clean-up failed")
+	// ErrReported marks the error of a failed run that Run has already
+	// written to RunOptions.Stderr, in the order a reader needs (the
+	// cause, then the clean-up's messages, then any clean-up failure):
+	// the caller need not print it again.
+	ErrReported = errors.New("already reported")
 )
+
+// reportedError is an error Run wrote out; it reads as the error itself.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error        { return e.error }
+func (e reportedError) Is(target error) bool { return target == ErrReported }
 
 // NewRunGroupName returns "aciworker-run-" and 8 random hex digits.
 func NewRunGroupName() string {
@@ -146,11 +157,24 @@ func (r *runner) progress(format string, args ...any) {
 
 func (r *runner) run(ctx context.Context) (code int, err error) {
 	defer func() {
+		// A failure is said before the clean-up it causes, and the
+		// clean-up's own failure after its messages. A cancellation's
+		// cause (a signal) was said by whoever cancelled.
+		report := err != nil && ctx.Err() == nil && r.opts.Stderr != nil
+		if report {
+			r.progress("%v", r.red.Error(err))
+		}
 		if cerr := r.cleanup(ctx); cerr != nil {
+			if report {
+				r.progress("%v", r.red.Error(cerr))
+			}
 			err = errors.Join(err, cerr)
 		}
 		if ctx.Err() != nil && !errors.Is(err, ErrCanceled) {
 			err = errors.Join(fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx)), err)
+		}
+		if report {
+			err = reportedError{err}
 		}
 	}()
 	// The start timeout covers the deployment's submission too: an ARM
@@ -160,7 +184,6 @@ func (r *runner) run(ctx context.Context) (code int, err error) {
 	timedOut := func() error {
 		if ctx.Err() == nil && errors.Is(context.Cause(startCtx), ErrStartTimeout) {
 			r.failed = true
-			r.progress("container group %s did not start within %s; deleting it", r.p.GroupName, r.opts.StartTimeout)
 			return fmt.Errorf("%w: container group %s did not start within %s", ErrStartTimeout, r.p.GroupName, r.opts.StartTimeout)
 		}
 		return nil
@@ -364,10 +387,7 @@ func (r *runner) cleanup(parent context.Context) error {
 	if len(errs) > 0 && errors.Is(errs[0], ErrNoAnswer) {
 		// Azure takes requests and does not answer: every further step
 		// would wait as long for nothing. Say what may be left instead.
-		err := fmt.Errorf("%w: %w", ErrCleanup, errs[0])
-		r.progress("%v", err)
-		r.progress("%s", r.LeftBehind())
-		return err
+		return fmt.Errorf("%w: %w\n%s", ErrCleanup, errs[0], r.LeftBehind())
 	}
 	if err := r.lc.DeleteRecord(ctx); err != nil {
 		errs = append(errs, err)
@@ -375,8 +395,7 @@ func (r *runner) cleanup(parent context.Context) error {
 		r.progress("deleted deployment record %s", r.p.DeploymentName)
 	}
 	if len(errs) > 0 {
-		// Not printed here: the error returned carries it, after the
-		// cause of the run's end, which is what a reader needs first.
+		// Not printed here: run says it after the cause of the run's end.
 		return fmt.Errorf("%w: %w", ErrCleanup, errors.Join(errs...))
 	}
 	return nil

@@ -268,10 +268,31 @@ func TestRunStartTimeout(t *testing.T) {
 	if !errors.Is(r.err, aci.ErrStartTimeout) {
 		t.Fatalf("err = %v, want ErrStartTimeout\n%s", r.err, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "did not start within 500ms; deleting it") {
-		t.Errorf("stderr does not say so:\n%s", r.stderr)
+	// The cause comes first, then the clean-up it caused, and Run says it
+	// has said so.
+	inOrder(t, r.stderr, "did not start within 500ms", "deleted container group", "deleted deployment record")
+	if !errors.Is(r.err, aci.ErrReported) {
+		t.Errorf("err = %v: not marked as reported, a caller would print it again", r.err)
 	}
 	e.assertGone(t, r)
+}
+
+// inOrder checks that each of want appears in s once, in this order.
+func inOrder(t *testing.T, s string, want ...string) {
+	t.Helper()
+	at := -1
+	for _, w := range want {
+		if n := strings.Count(s, w); n != 1 {
+			t.Errorf("%q appears %d times, want once:\n%s", w, n, s)
+			return
+		}
+		i := strings.Index(s, w)
+		if i < at {
+			t.Errorf("%q comes before what precedes it in %q:\n%s", w, want, s)
+			return
+		}
+		at = i
+	}
 }
 
 func TestRunRetriesThrottlingAndServerErrors(t *testing.T) {

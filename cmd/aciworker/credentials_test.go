@@ -3,7 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/emutest"
 )
 
@@ -35,6 +37,28 @@ func TestRunCredentialErrorOnce(t *testing.T) {
 	for _, r := range emu.RequestLog() {
 		if strings.Contains(r.Path, "/providers/Microsoft.") {
 			t.Errorf("an ARM request was made after the credential failed: %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+// A run that fails says why first, once, and then what its clean-up did:
+// the clean-up's messages never come before the cause, and the cause is
+// not repeated after them.
+func TestRunFailureCauseBeforeCleanup(t *testing.T) {
+	t.Parallel()
+	emu := emutest.Start(t, func(c *emulator.Config) { c.ProvisionDelay = time.Minute })
+	res := runCommand(t, t.Context(), emu, "", nil, "--start-timeout", "500ms", "--poll-interval", "50ms", "--", "true")
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", res.code, res.stderr)
+	}
+	cause := "did not start within 500ms"
+	if n := strings.Count(res.stderr, cause); n != 1 {
+		t.Fatalf("the cause %q appears %d times, want once:\n%s", cause, n, res.stderr)
+	}
+	at := strings.Index(res.stderr, cause)
+	for _, msg := range []string{"deleted container group", "deleted deployment record"} {
+		if i := strings.Index(res.stderr, msg); i < at {
+			t.Errorf("%q is missing or comes before the cause:\n%s", msg, res.stderr)
 		}
 	}
 }

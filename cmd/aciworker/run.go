@@ -197,6 +197,9 @@ func (f *runOptions) execute(deps cmdDeps) error {
 		if errors.Is(err, aci.ErrCanceled) {
 			return &exitError{code: canceledExitCode(ctx), err: err}
 		}
+		if errors.Is(err, aci.ErrReported) {
+			return &exitError{code: 1} // on stderr already, before the clean-up's messages
+		}
 		return &exitError{code: 1, err: err}
 	}
 	if code < 0 || code > 255 {
