@@ -45,6 +45,7 @@ func (w *Worker) observed() bool {
 
 // observeSubmitted tells the observer that Azure accepted r's deployment.
 func (w *Worker) observeSubmitted(r *run, now time.Time) {
+	r.submitted.Store(true)
 	var since time.Duration
 	switch {
 	case r.fr.ExpectedStartTime != nil:

@@ -72,6 +72,13 @@ func (s *store) owns(id string) bool {
 	return ok
 }
 
+// get is the owned run of that id, nil if none.
+func (s *store) get(id string) *run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id]
+}
+
 // count is the number of runs owned, and of those whose end the observer
 // has not yet heard.
 func (s *store) count() (all, unfinished int) {

@@ -16,6 +16,9 @@ import (
 type run struct {
 	// finishCounted: the Observer has heard how the run ended (once).
 	finishCounted atomic.Bool
+	// submitted: Azure accepted the run's deployment, or the run was
+	// adopted; only then does its end count.
+	submitted atomic.Bool
 
 	id      string
 	fr      prefect.FlowRun

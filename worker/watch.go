@@ -49,6 +49,7 @@ type watcher struct {
 	mu    sync.Mutex
 	runs  map[string]*watched
 	quit  chan struct{}
+	wake  chan struct{} // an announced state change: a round is due
 	once  sync.Once
 	kills sync.WaitGroup // kill goroutines, joined at shutdown
 }
@@ -61,15 +62,19 @@ type watched struct {
 }
 
 func newWatcher(w *Worker) *watcher {
-	return &watcher{w: w, runs: map[string]*watched{}, quit: make(chan struct{})}
+	return &watcher{w: w, runs: map[string]*watched{}, quit: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
 func (wt *watcher) add(r *run) {
+	r.submitted.Store(true) // or adopted: its end counts from now on
 	wt.mu.Lock()
 	// The first routine read comes one round later: provisioning just read
 	// the group.
 	wt.runs[r.id] = &watched{r: r, nextGet: wt.w.now().Add(wt.w.cfg.WatchInterval)}
 	wt.mu.Unlock()
+	if r.finishCounted.Load() {
+		wt.poke() // announced final before it was watched
+	}
 }
 
 func (wt *watcher) remove(id string) {
@@ -91,9 +96,18 @@ func (wt *watcher) deliver(wd *watched, o outcome) {
 
 func (wt *watcher) stop() { wt.once.Do(func() { close(wt.quit) }) }
 
+// loop runs a round every watch interval. A wake brings the round of the
+// current interval forward (after wakeSettle) instead of adding one: the
+// tick that ends an interval whose round already ran is skipped, so that
+// a stream of events never makes rounds, and the Prefect and Azure reads
+// they cost, more frequent than the interval.
 func (wt *watcher) loop(ctx context.Context) {
 	t := time.NewTicker(wt.w.cfg.WatchInterval)
 	defer t.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	settling := false // a woken round is waiting for settle
+	woken := false    // this interval's round ran early
 	for {
 		select {
 		case <-ctx.Done():
@@ -101,6 +115,22 @@ func (wt *watcher) loop(ctx context.Context) {
 		case <-wt.quit:
 			return
 		case <-t.C:
+			if woken {
+				woken = false
+				continue
+			}
+			if settling { // this round serves the pending wake
+				settle.Stop()
+				settling = false
+			}
+		case <-wt.wake:
+			if !woken && !settling {
+				settle.Reset(wt.wakeSettle())
+				settling = true
+			}
+			continue
+		case <-settle.C:
+			settling, woken = false, true
 		}
 		start := time.Now()
 		if wt.round(ctx) {

@@ -201,7 +201,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); w.watch.loop(watchCtx) }()
-	defer func() { stopWatch(); <-watchDone }()
+	streamDone := make(chan struct{})
+	go func() { defer close(streamDone); w.followStates(watchCtx) }()
+	defer func() { stopWatch(); <-watchDone; <-streamDone }()
 	if w.cfg.RunOnce {
 		w.adoptOnce(ctx)
 		w.pollOnce(ctx)

@@ -55,7 +55,7 @@ func New(inFlight func() int) *Metrics {
 		}),
 		runsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aciworker_flow_runs_finished_total",
-			Help: "Flow runs seen to their end, by final Prefect state type in lower case.",
+			Help: "Flow runs submitted or adopted whose final state the worker has learnt (from Prefect's event stream or a watch round, before clean-up), once each, by Prefect state type in lower case.",
 		}, []string{"state"}),
 		submission: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "aciworker_submission_seconds",
@@ -102,7 +102,7 @@ func New(inFlight func() int) *Metrics {
 	if inFlight != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "aciworker_flow_runs_in_flight",
-			Help: "Flow runs the worker is submitting or watching whose end it has not yet seen.",
+			Help: "Flow runs the worker is submitting or watching whose final state it has not yet learnt; a run leaves when counted in aciworker_flow_runs_finished_total, though it holds its --limit slot until its clean-up ends.",
 		}, func() float64 { return float64(inFlight()) }))
 	}
 	// Both kinds of removal show as 0 before the first one.

@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/aciworker/aciworker/prefect"
+)
+
+// followStates listens to Prefect's event stream for the state changes of
+// the runs being watched, so that a run's final state is known (and
+// counted) when Prefect announces it rather than at the next watch round,
+// and that round comes sooner. The round stays the source of truth: an
+// event missed while the stream is down only costs that promptness. When
+// the stream cannot be had, the worker says so once and goes on with the
+// rounds alone.
+func (w *Worker) followStates(ctx context.Context) {
+	err := w.pf.StreamFlowRunStates(ctx, prefect.StreamOptions{
+		Connected: func() { w.log.Debug("following flow run states over Prefect's event stream") },
+	}, w.watch.notice)
+	if ctx.Err() != nil {
+		return
+	}
+	w.log.Warn("Prefect's event stream is unavailable; final states are seen by the watch round alone",
+		"watch_interval", w.cfg.WatchInterval, "err", err)
+}
+
+// notice takes a state change Prefect announced. A run of this worker
+// that is final is counted finished at once, watched already or still
+// between Azure's acceptance and its first watch (a quick flow ends
+// there); a final or Cancelling run that is watched wakes the watcher.
+// Other runs and states are not this worker's business.
+func (wt *watcher) notice(st prefect.FlowRunState) {
+	final := isTerminal(st.StateType)
+	if !final && !strings.EqualFold(st.StateType, prefect.StateCancelling) {
+		return
+	}
+	wt.mu.Lock()
+	wd := wt.runs[st.FlowRunID]
+	wt.mu.Unlock()
+	if final {
+		if r := wt.w.store.get(st.FlowRunID); r != nil && r.submitted.Load() {
+			wt.w.observeFinished(r, st.StateType)
+		}
+	}
+	if wd != nil {
+		wt.poke()
+	}
+}
+
+// poke asks for a round soon.
+func (wt *watcher) poke() {
+	select {
+	case wt.wake <- struct{}{}:
+	default: // a wake is already pending
+	}
+}
+
+// maxWakeSettle is how long a woken round waits at most: an engine that
+// reported its final state takes a moment to exit, and a round that came
+// at once would mostly find its container still running.
+const maxWakeSettle = time.Second
+
+// wakeSettle is the wait between a wake and its round.
+func (wt *watcher) wakeSettle() time.Duration {
+	return min(maxWakeSettle, wt.w.cfg.WatchInterval/2)
+}
