@@ -66,3 +66,37 @@ const maxWakeSettle = time.Second
 func (wt *watcher) wakeSettle() time.Duration {
 	return min(maxWakeSettle, wt.w.cfg.WatchInterval/2)
 }
+
+// roundGate decides when the watcher's rounds run: one per watch interval,
+// at the tick that ends it, or earlier (a settle after a wake) in which
+// case that tick is skipped. Wakes thus move rounds, never add them.
+type roundGate struct {
+	settling bool // a wake waits for its settle
+	woken    bool // this interval's round already ran, early
+}
+
+// tick: an interval ended. run: its round runs now; served: a pending
+// wake is served by it (stop the settle timer).
+func (g *roundGate) tick() (run, served bool) {
+	if g.woken {
+		g.woken = false
+		return false, false
+	}
+	served = g.settling
+	g.settling = false
+	return true, served
+}
+
+// wake: a state change was announced. arm: start the settle timer.
+func (g *roundGate) wake() (arm bool) {
+	if g.woken || g.settling {
+		return false
+	}
+	g.settling = true
+	return true
+}
+
+// settled: the settle after a wake is over; the round runs now.
+func (g *roundGate) settled() {
+	g.settling, g.woken = false, true
+}

@@ -106,8 +106,7 @@ func (wt *watcher) loop(ctx context.Context) {
 	defer t.Stop()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
-	settling := false // a woken round is waiting for settle
-	woken := false    // this interval's round ran early
+	var g roundGate
 	for {
 		select {
 		case <-ctx.Done():
@@ -115,22 +114,20 @@ func (wt *watcher) loop(ctx context.Context) {
 		case <-wt.quit:
 			return
 		case <-t.C:
-			if woken {
-				woken = false
+			run, served := g.tick()
+			if served {
+				settle.Stop()
+			}
+			if !run {
 				continue
 			}
-			if settling { // this round serves the pending wake
-				settle.Stop()
-				settling = false
-			}
 		case <-wt.wake:
-			if !woken && !settling {
+			if g.wake() {
 				settle.Reset(wt.wakeSettle())
-				settling = true
 			}
 			continue
 		case <-settle.C:
-			settling, woken = false, true
+			g.settled()
 		}
 		start := time.Now()
 		if wt.round(ctx) {
