@@ -222,17 +222,15 @@ func (r *runner) waitStart(ctx, startCtx context.Context, timedOut func() error)
 		return nil
 	case errors.As(err, &sf):
 		r.failed = true
+		// Not printed here: run says it once, before the clean-up.
 		switch sf.Stage {
 		case "pull":
-			r.progress("container group %s failed to start: %s", r.p.GroupName, sf.Reason)
+			return fmt.Errorf("%w: container group %s failed to start: %s", ErrProvisioningFailed, r.p.GroupName, sf.Reason)
 		case "provision":
-			r.progress("container group %s failed to provision: %s", r.p.GroupName, sf.Reason)
+			return fmt.Errorf("%w: container group %s failed to provision: %s", ErrProvisioningFailed, r.p.GroupName, sf.Reason)
 		default:
-			state := strings.ToLower(sf.State)
-			r.progress("deployment %s %s: %s", r.p.DeploymentName, state, sf.Reason)
-			return fmt.Errorf("%w: deployment %s %s: %s", ErrProvisioningFailed, r.p.DeploymentName, state, sf.Reason)
+			return fmt.Errorf("%w: deployment %s %s: %s", ErrProvisioningFailed, r.p.DeploymentName, strings.ToLower(sf.State), sf.Reason)
 		}
-		return fmt.Errorf("%w: %s", ErrProvisioningFailed, sf.Reason)
 	}
 	if terr := timedOut(); terr != nil {
 		return terr
