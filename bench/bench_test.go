@@ -72,6 +72,9 @@ func TestCountersArithmetic(t *testing.T) {
 	if got := d.status(429); got != 4 {
 		t.Errorf("429s = %d, want 4", got)
 	}
+	if got := d.succeeded("deployments.put"); got != 2 {
+		t.Errorf("accepted deployment PUTs = %d, want 2 (the 429 is not one)", got)
+	}
 	// reads: 20+3 get, 1 list, 2 operations, 1 logs = 27
 	if got := d.reads(); got != 27 {
 		t.Errorf("reads = %d, want 27", got)
@@ -169,6 +172,23 @@ func TestRedactDB(t *testing.T) {
 	}
 	if got := redactDB("sqlite+aiosqlite:///x/prefect.db"); got != "sqlite+aiosqlite:///x/prefect.db" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestConfigPostgres(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		c    Config
+		want bool
+	}{
+		{Config{}, false},
+		{Config{Postgres: true}, true},
+		{Config{DatabaseURL: "postgresql+asyncpg://u@h/db"}, true},
+		{Config{Postgres: true, DatabaseURL: "sqlite+aiosqlite:///x.db"}, false},
+	} {
+		if got := tc.c.postgres(); got != tc.want {
+			t.Errorf("%+v: postgres() = %v, want %v", tc.c, got, tc.want)
+		}
 	}
 }
 

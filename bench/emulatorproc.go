@@ -173,6 +173,17 @@ func (c counters) count(op string) int {
 	return n
 }
 
+// succeeded counts op's answers below 300.
+func (c counters) succeeded(op string) int {
+	n := 0
+	for s, k := range c[op] {
+		if s < 300 {
+			n += k
+		}
+	}
+	return n
+}
+
 func (c counters) status(code int) int {
 	n := 0
 	for _, m := range c {
