@@ -155,6 +155,18 @@ func (p *prefectAPI) flowRuns(ctx context.Context, deploymentID string) ([]flowR
 	}
 }
 
+// countOpen counts the deployment's runs whose state type is not one of
+// final.
+func (p *prefectAPI) countOpen(ctx context.Context, deploymentID string, final []string) (int, error) {
+	body := map[string]any{
+		"deployments": map[string]any{"id": map[string]any{"any_": []string{deploymentID}}},
+		"flow_runs":   map[string]any{"state": map[string]any{"type": map[string]any{"not_any_": final}}},
+	}
+	var n int
+	err := p.do(ctx, http.MethodPost, "/flow_runs/count", body, &n)
+	return n, err
+}
+
 // workerCount returns how many workers of the pool have sent a heartbeat.
 func (p *prefectAPI) workerCount(ctx context.Context, pool string) (int, error) {
 	var ws []idOnly

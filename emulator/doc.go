@@ -112,6 +112,11 @@ package emulator
 //     without an init, it ignores the signals it sends itself), else every
 //     process carrying the container's ACIWORKER_EMULATOR_CONTAINER marker
 //     and its descendants are killed (see runtime/contain.go).
+//   - Containers of the image aciworker/emulator-script run no process: the
+//     command is a script of sleep, echo, stderr, call and exit steps that
+//     the runtime plays (runtime/script.go), with the same states, events,
+//     restarts, logs, kill and stop as a process; exit 2 for a script that
+//     does not parse, 1 for a call without a 2xx answer, 137 when killed.
 //   - secureValue and registry passwords are never returned; lists have no
 //     instance views and page with nextLink every 100 groups.
 //   - Logs of a container that has not started are empty; an unknown container
