@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,5 +92,56 @@ func TestStartJSONLogsAtWarning(t *testing.T) {
 		if r["level"] == "INFO" || r["level"] == "DEBUG" {
 			t.Errorf("PREFECT_LOGGING_LEVEL=warning logged %v", r)
 		}
+	}
+}
+
+// With JSON logs, the message of a second signal (start exits at once) is
+// a JSON record too: `timeout` and Kubernetes may deliver SIGTERM twice.
+func TestStartSecondSignalLogsJSON(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PREFECT_API_URL": "http://127.0.0.1:9/api", "PREFECT_LOGGING_LEVEL": "warning"}
+	sigs := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	deps := cmdDeps{
+		getenv:  func(k string) string { return env[k] },
+		signals: func() (<-chan os.Signal, func()) { return sigs, func() {} },
+		exit:    func(code int) { exited <- code },
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	warned := make(chan struct{})
+	var once sync.Once
+	var stderr lockedBuffer
+	stderr.on = func(s string) {
+		if strings.Contains(s, `"level":"WARN"`) {
+			once.Do(func() { close(warned) })
+		}
+	}
+	cmd := newStartCmd(deps, nil)
+	cmd.SetErr(&stderr)
+	cmd.SetOut(&lockedBuffer{})
+	cmd.SetArgs([]string{"--pool", "p", "--log-format", "json", "--emulator"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	select {
+	case <-warned:
+	case err := <-done:
+		t.Fatalf("start ended before any warning: %v\n%s", err, stderr.String())
+	}
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	select {
+	case code := <-exited:
+		if code != 143 {
+			t.Errorf("exit code %d, want 143", code)
+		}
+	case <-ctx.Done():
+		t.Fatalf("a second SIGTERM did not exit\n%s", stderr.String())
+	}
+	cancel()
+	<-done
+	recs := jsonLines(t, stderr.String())
+	if last := recs[len(recs)-1]; !strings.Contains(last["msg"].(string), "again; exiting now") || last["level"] != "ERROR" {
+		t.Errorf("last record %v, want the second signal's message at ERROR", last)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/internal/buildinfo"
+	"github.com/aciworker/aciworker/internal/logging"
 	"github.com/aciworker/aciworker/internal/metrics"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
@@ -318,7 +319,9 @@ func runStart(f *startOptions, deps cmdDeps) error {
 	}
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
-	stopSignals := deps.watchSignals(f.stderr, func(s os.Signal) {
+	// The second signal's message is a record like every other line
+	// (JSON with --log-format json), at ERROR: it exits without clean-up.
+	stopSignals := deps.watchSignals(logging.NewLineWriter(logger, slog.LevelError, "aciworker: "), func(s os.Signal) {
 		logger.Info("received "+s.String()+"; stopping (a second signal exits at once)", "runs_in_flight", w.InFlight())
 		stop()
 	}, func() string {
