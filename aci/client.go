@@ -617,38 +617,61 @@ func (c *Client) StopGroup(ctx context.Context, rg, name string) error {
 // DeleteGroup deletes a container group and waits until it is gone. A
 // missing group is success.
 func (c *Client) DeleteGroup(ctx context.Context, rg, name string) error {
-	var poller *runtime.Poller[armcontainerinstance.ContainerGroupsClientDeleteResponse]
-	err := c.call(ctx, "delete container group "+name, func(ctx context.Context) error {
-		var err error
-		poller, err = c.groups.BeginDelete(ctx, rg, name, nil)
-		return err
+	return deleteResource(ctx, c, "delete container group "+name, true, func(ctx context.Context) (*runtime.Poller[armcontainerinstance.ContainerGroupsClientDeleteResponse], error) {
+		return c.groups.BeginDelete(ctx, rg, name, nil)
 	})
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return waitPoller(ctx, c, "delete container group "+name, poller)
+}
+
+// RequestGroupDelete asks Azure to delete a container group and returns
+// once Azure has accepted the request: the deletion's progress is not
+// polled, which saves reads, so a deletion that fails later is left to
+// whoever looks for leftovers (the worker's reconcile). A missing group is
+// success.
+func (c *Client) RequestGroupDelete(ctx context.Context, rg, name string) error {
+	return deleteResource(ctx, c, "delete container group "+name, false, func(ctx context.Context) (*runtime.Poller[armcontainerinstance.ContainerGroupsClientDeleteResponse], error) {
+		return c.groups.BeginDelete(ctx, rg, name, nil)
+	})
 }
 
 // DeleteDeployment deletes a deployment record (never its resources) and
 // waits until it is gone. A missing record is success.
 func (c *Client) DeleteDeployment(ctx context.Context, rg, name string) error {
 	c.dropPoller(pollerKey(rg, name))
-	var poller *runtime.Poller[armdeployments.DeploymentsClientDeleteResponse]
-	err := c.call(ctx, "delete deployment "+name, func(ctx context.Context) error {
+	return deleteResource(ctx, c, "delete deployment "+name, true, func(ctx context.Context) (*runtime.Poller[armdeployments.DeploymentsClientDeleteResponse], error) {
+		return c.deployments.BeginDelete(ctx, rg, name, nil)
+	})
+}
+
+// RequestDeploymentDelete asks Azure to delete a deployment record and
+// returns once Azure has accepted the request (see RequestGroupDelete). A
+// deployment still running cannot be deleted: Azure answers 409, which
+// IsConflict reports. A missing record is success.
+func (c *Client) RequestDeploymentDelete(ctx context.Context, rg, name string) error {
+	c.dropPoller(pollerKey(rg, name))
+	return deleteResource(ctx, c, "delete deployment "+name, false, func(ctx context.Context) (*runtime.Poller[armdeployments.DeploymentsClientDeleteResponse], error) {
+		return c.deployments.BeginDelete(ctx, rg, name, nil)
+	})
+}
+
+// IsConflict reports Azure's 409: the resource is in a state that does not
+// allow the operation (e.g. deleting a running deployment).
+func IsConflict(err error) bool { return isStatus(err, http.StatusConflict) }
+
+// deleteResource sends a delete and, with wait, drives it to the end.
+func deleteResource[T any](ctx context.Context, c *Client, op string, wait bool, begin func(context.Context) (*runtime.Poller[T], error)) error {
+	var poller *runtime.Poller[T]
+	err := c.call(ctx, op, func(ctx context.Context) error {
 		var err error
-		poller, err = c.deployments.BeginDelete(ctx, rg, name, nil)
+		poller, err = begin(ctx)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
-	if err != nil {
+	if err != nil || !wait {
 		return err
 	}
-	return waitPoller(ctx, c, "delete deployment "+name, poller)
+	return waitPoller(ctx, c, op, poller)
 }
 
 // waitPoller drives an LRO with Poll in our own loop: PollUntilDone refuses

@@ -31,6 +31,12 @@ const (
 	// spent on routine container-group reads; the rest stays for what the
 	// watcher learns is news, provisioning, logs and clean-up.
 	DefaultBackgroundShare = 0.5
+	// DefaultCheckFirst and DefaultCheckMaxGap pace the reads of a running
+	// run's group for a death nothing else reports (checkSchedule): the
+	// first 90 s after its start, so that a run shorter than that costs no
+	// such read, then gaps as long as its age, at most 5 minutes.
+	DefaultCheckFirst  = 90 * time.Second
+	DefaultCheckMaxGap = 5 * time.Minute
 )
 
 // Config configures a worker. Zero values take the defaults noted.
@@ -83,6 +89,14 @@ type Config struct {
 	OrphanAfter time.Duration
 	// BackgroundShare is the fraction of the read budget for routine reads.
 	BackgroundShare float64
+	// CheckFirst and CheckMaxGap pace the reads of a run's group for a
+	// death nothing else reports (a container killed for memory, a lost
+	// node: its engine never reports to Prefect, and ARM's list of groups
+	// carries no instance view): the first CheckFirst after the run's start
+	// (sooner while its flow has not reported Running), then each after a
+	// gap as long as the run's age, at most CheckMaxGap.
+	CheckFirst  time.Duration
+	CheckMaxGap time.Duration
 
 	// HealthAddr, when set, serves GET /health there (--with-healthcheck).
 	HealthAddr string
@@ -147,6 +161,8 @@ func (c *Config) setDefaults() error {
 	def(&c.AdoptInterval, c.QueryInterval)
 	def(&c.CancelGrace, DefaultCancelGrace)
 	def(&c.OrphanAfter, DefaultOrphanAfter)
+	def(&c.CheckFirst, DefaultCheckFirst)
+	def(&c.CheckMaxGap, DefaultCheckMaxGap)
 	if c.BackgroundShare <= 0 || c.BackgroundShare > 1 {
 		c.BackgroundShare = DefaultBackgroundShare
 	}

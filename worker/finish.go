@@ -21,6 +21,12 @@ const cleanupTimeout = 5 * time.Minute
 // finish reports how a watched run ended and removes its infrastructure.
 func (w *Worker) finish(ctx context.Context, r *run, o outcome) {
 	w.stopStreaming(r, o.kind == outExited)
+	if o.kind == outSubmitFailed {
+		// Reported as a submission that failed, as when provisioning was
+		// waited for in submission: Crashed with the reason, group gone.
+		w.submissionFailed(ctx, r, o.err)
+		return
+	}
 	switch o.kind {
 	case outExited:
 		w.emitExecuted(r, int(o.code))
@@ -120,7 +126,7 @@ func (w *Worker) cleanup(parent context.Context, r *run, step groupStep) {
 			w.log.Info("stopped container group (kept)", "flow_run_id", r.id, "group", r.group)
 		}
 	default:
-		if err := c.DeleteGroup(ctx, rg, r.group); err != nil {
+		if err := c.RequestGroupDelete(ctx, rg, r.group); err != nil {
 			w.log.Warn("deleting the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
 		} else {
 			w.log.Info("deleted container group", "flow_run_id", r.id, "group", r.group)
@@ -131,30 +137,29 @@ func (w *Worker) cleanup(parent context.Context, r *run, step groupStep) {
 	}
 }
 
-// deleteDeploymentRecord deletes a deployment record once it is over: ARM
-// refuses to delete a running one, so a deployment that will not end is
-// cancelled first.
+// deleteDeploymentRecord deletes a deployment record once it is over.
+// Neither this delete nor the group's is followed to its end: each would
+// cost reads per run, and a record or group whose deletion fails later is
+// one the reconcile loop finds (its run is final) and removes. ARM refuses
+// to delete a running deployment, so one that will not end is cancelled
+// first; only then is it worth reading.
 func (w *Worker) deleteDeploymentRecord(ctx context.Context, c *aci.Client, rg, name string) error {
-	res, _, err := c.PollDeployment(ctx, rg, name)
-	switch {
-	case errors.Is(err, aci.ErrNotFound):
-		return nil
-	case err != nil:
+	err := c.RequestDeploymentDelete(ctx, rg, name)
+	if !aci.IsConflict(err) {
 		return err
-	case res == nil:
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := c.WaitDeployment(wctx, rg, name)
-		cancel()
-		if err != nil && !errors.Is(err, aci.ErrNotFound) {
-			if cerr := c.CancelDeployment(ctx, rg, name); cerr != nil {
-				return cerr
-			}
-			if _, err := c.WaitDeployment(ctx, rg, name); err != nil && !errors.Is(err, aci.ErrNotFound) {
-				return err
-			}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = c.WaitDeployment(wctx, rg, name)
+	cancel()
+	if err != nil && !errors.Is(err, aci.ErrNotFound) {
+		if cerr := c.CancelDeployment(ctx, rg, name); cerr != nil {
+			return cerr
+		}
+		if _, err := c.WaitDeployment(ctx, rg, name); err != nil && !errors.Is(err, aci.ErrNotFound) {
+			return err
 		}
 	}
-	return c.DeleteDeployment(ctx, rg, name)
+	return c.RequestDeploymentDelete(ctx, rg, name)
 }
 
 // stdoutMu keeps lines of different runs' output from interleaving.

@@ -178,6 +178,9 @@ func (b *bed) config(mod ...func(*worker.Config)) worker.Config {
 		ReconcileInterval: 3 * time.Second,
 		CancelGrace:       time.Second,
 		Prefetch:          5 * time.Second,
+		// Deaths nothing reports (a container exiting or killed without
+		// its engine saying so) are seen within seconds, not minutes.
+		CheckFirst: 2 * time.Second,
 	}
 	for _, m := range mod {
 		m(&cfg)

@@ -86,3 +86,54 @@ func TestPrefectReadsSharedByAPoll(t *testing.T) {
 		t.Errorf("the state history of runs that never ran was read %d times; all: %v", n, all)
 	}
 }
+
+// The ARM reads a burst of runs costs at the default pacing: provisioning
+// is followed by the watcher's list rounds, not by polling each
+// deployment; clean-up deletes the group and the deployment record without
+// following either deletion to its end (the reconcile loop finds what
+// fails later); and a run shorter than CheckFirst has its group read only
+// when Prefect says it is final, for the exit code.
+func TestARMReadsPerRun(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	dep := b.deploy("arm-reads", t.TempDir(), "flows.py:x", b.jobVars(standinCommand("-sleep", "4s")))
+	const runs = 3
+	ids := make([]string, runs)
+	for i := range ids {
+		ids[i] = b.runDeployment(dep, nil)
+	}
+	before := b.emu.Counters()
+	b.startWorker(func(c *worker.Config) { c.CheckFirst = worker.DefaultCheckFirst })
+	for _, id := range ids {
+		if fr := b.waitFinal(id, 3*time.Minute); fr.StateType != prefect.StateCompleted {
+			t.Errorf("run %s: %s (%s)", id, fr.StateType, stateMessage(fr))
+		}
+	}
+	b.waitClean(time.Minute)
+	c := b.emu.Counters()
+	puts := c.Count("deployments.put") - before.Count("deployments.put")
+	if puts != runs {
+		t.Fatalf("%d deployments for %d runs", puts, runs)
+	}
+	deletes := c.Deletes() - before.Deletes()
+	if deletes != 2*runs {
+		t.Errorf("%d deletes for %d runs, want a group and a record each", deletes, runs)
+	}
+	// No long-running operation is followed: the watcher's lists show
+	// provisioning, and deletions are not waited for.
+	for _, r := range b.emu.RequestLog() {
+		if r.Op == "operations.get" {
+			t.Errorf("an operation was followed: GET %s", r.Path)
+		}
+	}
+	// Each run's group is read for its exit code once its flow is final
+	// (twice if the container was still exiting), and not otherwise.
+	if gets := c.Count("containerGroups.get") - before.Count("containerGroups.get"); gets > 2*runs {
+		t.Errorf("%d group reads for %d runs, want at most 2 each", gets, runs)
+	}
+	if n := c.Count("deployments.get") - before.Count("deployments.get"); n != 0 {
+		t.Errorf("%d deployment reads, want none", n)
+	}
+	t.Logf("ARM reads: %d for %d runs; by operation: %v", c.Reads()-before.Reads(), runs, c.ByOp)
+}

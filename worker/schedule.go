@@ -59,6 +59,28 @@ func pickDue(next []time.Time, now time.Time, capacity int) []int {
 	return due
 }
 
+// checkSchedule paces the reads of a run's group that look for a death
+// nothing else reports: a container killed for memory or lost with its
+// node never lets its engine report to Prefect, and ARM's list of groups
+// carries no instance view, so only a read of the group shows it. Reads
+// come at growing intervals from the run's start: the first after First,
+// then each after a gap as long as the run's age so far, at most MaxGap. A
+// run shorter than First costs no such read, and a death is seen within
+// about the run's age at the time (at least First, at most MaxGap).
+type checkSchedule struct {
+	First, MaxGap time.Duration
+}
+
+// next is when the group of a run started at start and last read at last
+// (zero: never) is read next.
+func (c checkSchedule) next(start, last time.Time) time.Time {
+	first := start.Add(c.First)
+	if last.Before(first) {
+		return first
+	}
+	return last.Add(min(last.Sub(start), c.MaxGap))
+}
+
 // observation is what one round learned about a run.
 type observation struct {
 	PrefectKnown bool   // the Prefect query answered
@@ -90,6 +112,16 @@ func isTerminal(stateType string) bool {
 		return true
 	}
 	return false
+}
+
+// engineReported says whether a run in this state has had its engine
+// report to Prefect: it left Pending (and Scheduled) for Running, or more.
+func engineReported(stateType string) bool {
+	switch strings.ToUpper(stateType) {
+	case "", prefect.StatePending, prefect.StateScheduled:
+		return false
+	}
+	return true
 }
 
 // decide turns an observation into the round's action for a run.
@@ -129,4 +161,60 @@ func decide(now time.Time, o observation, st *watchState, cancelGrace time.Durat
 		}
 	}
 	return actNone
+}
+
+// provObservation is what one round learned about a run whose submitted
+// deployment the watcher follows until its container group has started.
+type provObservation struct {
+	StateType        string // the run's Prefect state type; "" when unknown
+	ListKnown        bool   // the group list answered
+	InList           bool   // ... and held the group
+	GroupState       string // ... in this provisioning state
+	DeploymentsKnown bool   // the deployment list answered
+	DeploymentListed bool   // ... and held the run's deployment
+	DeploymentState  string // ... in this provisioning state
+	TimedOut         bool   // task_start_timeout_seconds has passed
+}
+
+type provVerdict int
+
+const (
+	provWait         provVerdict = iota // still provisioning: nothing to read
+	provDone                            // started: watch it as any other run
+	provReadGroup                       // the group failed: read it for why
+	provDeployFailed                    // the deployment failed: read it for why
+	provTimedOut                        // it did not start in time
+)
+
+// provisioning decides what a round's lists say about a run still
+// provisioning. Failures win over the timeout, so that a run that failed
+// late is reported with Azure's reason.
+func provisioning(o provObservation) provVerdict {
+	switch st := strings.ToUpper(o.StateType); {
+	case st != "" && st != prefect.StatePending && st != prefect.StateScheduled:
+		// The engine reports (Running), or the run ended or is being
+		// cancelled: the ordinary watch takes it from here.
+		return provDone
+	}
+	if o.ListKnown && o.InList {
+		switch {
+		case strings.EqualFold(o.GroupState, "Succeeded"):
+			return provDone
+		case strings.EqualFold(o.GroupState, "Failed"):
+			return provReadGroup
+		}
+	}
+	if o.DeploymentsKnown && o.DeploymentListed {
+		switch {
+		case strings.EqualFold(o.DeploymentState, "Failed"), strings.EqualFold(o.DeploymentState, "Canceled"):
+			return provDeployFailed
+		case strings.EqualFold(o.DeploymentState, "Succeeded") && o.ListKnown && !o.InList:
+			// Deployed, then gone: a read proves the absence.
+			return provReadGroup
+		}
+	}
+	if o.TimedOut {
+		return provTimedOut
+	}
+	return provWait
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -320,6 +321,80 @@ func TestRescheduled(t *testing.T) {
 		fr := &prefect.FlowRun{StateType: "SCHEDULED", Labels: tc.labels}
 		if got := rescheduled(fr); got != tc.want {
 			t.Errorf("%v: rescheduled = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+}
+
+func TestProvisioning(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		o    provObservation
+		want provVerdict
+	}{
+		{"nothing known yet", provObservation{}, provWait},
+		{"group creating", provObservation{StateType: prefect.StatePending, ListKnown: true, InList: true, GroupState: "Creating"}, provWait},
+		{"group started", provObservation{StateType: prefect.StatePending, ListKnown: true, InList: true, GroupState: "Succeeded"}, provDone},
+		{"engine reports Running first", provObservation{StateType: prefect.StateRunning, ListKnown: true, InList: true, GroupState: "Creating"}, provDone},
+		{"run cancelled meanwhile", provObservation{StateType: prefect.StateCancelling}, provDone},
+		{"group failed", provObservation{StateType: prefect.StatePending, ListKnown: true, InList: true, GroupState: "Failed"}, provReadGroup},
+		{"failure beats the timeout", provObservation{ListKnown: true, InList: true, GroupState: "Failed", TimedOut: true}, provReadGroup},
+		{"not listed yet, deployment running", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Running"}, provWait},
+		{"deployment failed before the group", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Failed"}, provDeployFailed},
+		{"deployment canceled", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Canceled"}, provDeployFailed},
+		{"deployed, group gone", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Succeeded"}, provReadGroup},
+		{"deployed, group list failed", provObservation{DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Succeeded"}, provWait},
+		{"timed out", provObservation{ListKnown: true, InList: true, GroupState: "Creating", TimedOut: true}, provTimedOut},
+		{"timed out unseen", provObservation{TimedOut: true}, provTimedOut},
+	} {
+		if got := provisioning(tc.o); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCheckSchedule(t *testing.T) {
+	t.Parallel()
+	s := checkSchedule{First: 90 * time.Second, MaxGap: 5 * time.Minute}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	for _, tc := range []struct {
+		name string
+		last time.Time
+		want time.Time
+	}{
+		{"never read: after First", time.Time{}, at(90 * time.Second)},
+		{"read before First (news): still First", at(10 * time.Second), at(90 * time.Second)},
+		{"read at First: a gap of its age", at(90 * time.Second), at(180 * time.Second)},
+		{"the gap grows with the age", at(200 * time.Second), at(400 * time.Second)},
+		{"the gap is capped", at(time.Hour), at(time.Hour + 5*time.Minute)},
+	} {
+		if got := s.next(start, tc.last); !got.Equal(tc.want) {
+			t.Errorf("%s: next read at %s, want %s", tc.name, got.Sub(start), tc.want.Sub(start))
+		}
+	}
+	// The reads of a run of age a: First, 2 First, 4 First, ... then every
+	// MaxGap; a death at any time is seen within max(First, its age) and at
+	// most MaxGap later.
+	var reads []time.Duration
+	for last := (time.Time{}); ; {
+		last = s.next(start, last)
+		if last.Sub(start) > 20*time.Minute {
+			break
+		}
+		reads = append(reads, last.Sub(start))
+	}
+	want := []time.Duration{90 * time.Second, 3 * time.Minute, 6 * time.Minute, 11 * time.Minute, 16 * time.Minute}
+	if !slices.Equal(reads, want) {
+		t.Errorf("reads at %v, want %v", reads, want)
+	}
+}
+
+func TestEngineReported(t *testing.T) {
+	t.Parallel()
+	for st, want := range map[string]bool{"": false, "SCHEDULED": false, "PENDING": false, "RUNNING": true, "CANCELLING": true, "COMPLETED": true, "CRASHED": true} {
+		if got := engineReported(st); got != want {
+			t.Errorf("engineReported(%q) = %v, want %v", st, got, want)
 		}
 	}
 }

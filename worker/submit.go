@@ -27,6 +27,11 @@ type run struct {
 	claim   string   // transition id of our accepted Pending proposal
 	lk      *lookups // deployment and flow reads shared with the runs of the same poll
 
+	// provisioning: the deployment was submitted and the watcher follows
+	// it until the group has started (or failed, or startBy passed).
+	provisioning bool
+	startBy      time.Time // zero: no start timeout
+
 	flow       *prefect.Flow
 	deployment *prefect.Deployment
 	cfg        *jobConfig

@@ -22,12 +22,14 @@ const (
 	outRunGone                            // the flow run was deleted from Prefect
 	outAbandoned                          // final in Prefect, the container never ended in time
 	outProvisionFailed                    // the group failed to provision and never ran
+	outSubmitFailed                       // the deployment failed, or the group did not start in time
 )
 
 type outcome struct {
 	kind  outcomeKind
 	code  int32
 	group *aci.Group
+	err   error // outSubmitFailed: why, as a submission error
 }
 
 // terminalGrace is how long a run final in Prefect may keep its container
@@ -41,8 +43,10 @@ const maxReadsInFlight = 16
 const prefectFilterChunk = 200
 
 // watcher watches every in-flight run at once: one Prefect query and one
-// list per resource group per round, and group reads only where they tell
-// something new or where the read budget has room for routine checks.
+// list of container groups per resource group per round (and one of
+// deployment records while a run there provisions), and group reads only
+// where they tell something new, or, at growing intervals, for a death
+// nothing else reports.
 type watcher struct {
 	w *Worker
 
@@ -55,10 +59,35 @@ type watcher struct {
 }
 
 type watched struct {
-	r       *run
-	st      watchState
+	r     *run
+	st    watchState
+	start time.Time // the run's age is counted from here (checkSchedule)
+	// nextGet is when the group is next read for a death nothing else
+	// reports.
 	nextGet time.Time
+	// provisioning: the lists follow the run's deployment until its group
+	// has started; no routine reads meanwhile.
+	provisioning bool
+	// running: its flow has reported Running (or more); until then a
+	// container that died has no engine to say so, and is read sooner.
+	running bool
+	read    bool // its group has had a routine read
 	killing atomic.Bool
+}
+
+// startCheckFirst is when a run whose flow has not reported Running yet
+// has its group read first: a container that exits before its engine
+// reports (a wrong command, an image without Prefect) is seen then, not
+// after CheckFirst.
+const startCheckFirst = 30 * time.Second
+
+// checks is the pacing of a run's routine group reads (checkSchedule).
+func (w *Worker) checks(running bool) checkSchedule {
+	s := checkSchedule{First: w.cfg.CheckFirst, MaxGap: w.cfg.CheckMaxGap}
+	if !running {
+		s.First = min(s.First, startCheckFirst)
+	}
+	return s
 }
 
 func newWatcher(w *Worker) *watcher {
@@ -67,10 +96,17 @@ func newWatcher(w *Worker) *watcher {
 
 func (wt *watcher) add(r *run) {
 	r.submitted.Store(true) // or adopted: its end counts from now on
+	// An adopted run's age counts from when its flow first ran, if that
+	// is known and earlier: a run that outlived its worker is not read as
+	// often as a new one.
+	start := wt.w.now()
+	if st := r.fr.StartTime; st != nil && st.Before(start) {
+		start = *st
+	}
+	wd := &watched{r: r, start: start, provisioning: r.provisioning}
+	wd.nextGet = wt.w.checks(false).next(start, time.Time{})
 	wt.mu.Lock()
-	// The first routine read comes one round later: provisioning just read
-	// the group.
-	wt.runs[r.id] = &watched{r: r, nextGet: wt.w.now().Add(wt.w.cfg.WatchInterval)}
+	wt.runs[r.id] = wd
 	wt.mu.Unlock()
 	if r.finishCounted.Load() {
 		wt.poke() // announced final before it was watched
@@ -165,9 +201,9 @@ func (wt *watcher) round(parent context.Context) bool {
 	defer cancel()
 
 	states, gone, prefectOK := wt.prefectStates(ctx, runs)
-	lists, reads := wt.listTargets(ctx, runs)
+	lists, deps, reads := wt.listTargets(ctx, runs)
 
-	var news, rest []*watched
+	var news, rest, failed []*watched
 	for _, wd := range runs {
 		if wd.killing.Load() {
 			continue
@@ -182,11 +218,48 @@ func (wt *watcher) round(parent context.Context) bool {
 				// has ended and been removed: a round or two sooner.
 				w.observeFinished(wd.r, fr.StateType)
 			}
+			if found && !wd.running && engineReported(fr.StateType) {
+				// Its engine runs and will report how it ends: the
+				// first routine read moves out to CheckFirst.
+				wd.running = true
+				if !wd.read {
+					wd.nextGet = w.checks(true).next(wd.start, time.Time{})
+				}
+			}
 		}
 		if m, ok := lists[wd.r.tgt.listKey()]; ok {
 			o.ListKnown = true
 			g, in := m[wd.r.group]
 			o.InList, o.Provisioning = in, g.ProvisioningState
+		}
+		if wd.provisioning {
+			po := provObservation{ListKnown: o.ListKnown, InList: o.InList, GroupState: o.Provisioning,
+				TimedOut: !wd.r.startBy.IsZero() && now.After(wd.r.startBy)}
+			if o.PrefectKnown && !o.RunMissing {
+				po.StateType = o.StateType
+			}
+			if m := deps[wd.r.tgt.listKey()]; m != nil {
+				d, in := m[strings.ToLower(wd.r.deploymentName())]
+				po.DeploymentsKnown, po.DeploymentListed, po.DeploymentState = true, in, d.ProvisioningState
+			}
+			switch provisioning(po) {
+			case provWait:
+				if !o.RunMissing {
+					continue
+				}
+			case provDone:
+				wd.provisioning = false
+			case provReadGroup:
+				wd.provisioning = false
+				news = append(news, wd)
+				continue
+			case provDeployFailed:
+				failed = append(failed, wd)
+				continue
+			case provTimedOut:
+				wt.deliver(wd, outcome{kind: outSubmitFailed, err: wd.r.startTimedOut()})
+				continue
+			}
 		}
 		grace := w.cfg.CancelGrace
 		if w.cfg.DisableCancellation {
@@ -206,7 +279,7 @@ func (wt *watcher) round(parent context.Context) bool {
 	}
 
 	plan := readPlan{ReadsPerSecond: w.azure.readsPerSecond(), Share: w.cfg.BackgroundShare, Interval: w.cfg.WatchInterval}
-	capacity := plan.perRound() - reads - len(news)
+	capacity := plan.perRound() - reads - len(news) - len(failed)
 	next := make([]time.Time, len(rest))
 	for i, wd := range rest {
 		next[i] = wd.nextGet
@@ -216,42 +289,69 @@ func (wt *watcher) round(parent context.Context) bool {
 		toRead = append(toRead, rest[i])
 	}
 	period := plan.period(len(runs))
-	sem := make(chan struct{}, maxReadsInFlight)
-	var wg sync.WaitGroup
+	reqs := newSideBySide()
 	for _, wd := range toRead {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			wt.read(ctx, wd, now, period)
-		}()
+		reqs.do(func() { wt.read(ctx, wd, now, period) })
 	}
-	wg.Wait()
+	for _, wd := range failed {
+		reqs.do(func() { wt.deploymentFailed(ctx, wd) })
+	}
+	reqs.wait()
 	return true
 }
 
+// sideBySide runs a round's requests concurrently, at most
+// maxReadsInFlight at once.
+type sideBySide struct {
+	wg  sync.WaitGroup
+	sem chan struct{}
+}
+
+func newSideBySide() *sideBySide {
+	return &sideBySide{sem: make(chan struct{}, maxReadsInFlight)}
+}
+
+// do starts f once fewer than maxReadsInFlight are running.
+func (s *sideBySide) do(f func()) {
+	s.wg.Add(1)
+	s.sem <- struct{}{}
+	go func() {
+		defer func() { <-s.sem; s.wg.Done() }()
+		f()
+	}()
+}
+
+func (s *sideBySide) wait() { s.wg.Wait() }
+
 // listTargets lists the container groups of every resource group with runs
-// in flight, side by side so that a slow one does not hold up the others.
-// A failed list is missing from the answer; reads is how many were asked.
-func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[string]map[string]aci.GroupSummary, reads int) {
+// in flight, and the deployment records of those where a run provisions (a
+// deployment that fails before its group exists shows only there), side by
+// side so that a slow one does not hold up the others. A failed list is
+// missing from the answer; reads is how many were asked.
+func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[string]map[string]aci.GroupSummary, deps map[string]map[string]aci.DeploymentSummary, reads int) {
 	targets := map[string]*target{}
+	provisioning := map[string]bool{}
 	for _, wd := range runs {
-		targets[wd.r.tgt.listKey()] = wd.r.tgt
+		key := wd.r.tgt.listKey()
+		targets[key] = wd.r.tgt
+		if wd.provisioning {
+			provisioning[key] = true
+		}
 	}
 	lists = make(map[string]map[string]aci.GroupSummary, len(targets))
+	deps = make(map[string]map[string]aci.DeploymentSummary, len(provisioning))
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxReadsInFlight)
+	reqs := newSideBySide()
+	failed := func(what, rg string, err error) {
+		if ctx.Err() == nil {
+			wt.w.log.Warn("listing "+what+" failed; retrying next round", "resource_group", rg, "err", err)
+		}
+	}
 	for key, t := range targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		reqs.do(func() {
 			groups, err := t.client.ListGroups(ctx, t.rg)
 			if err != nil {
-				if ctx.Err() == nil {
-					wt.w.log.Warn("listing container groups failed; retrying next round", "resource_group", t.rg, "err", err)
-				}
+				failed("container groups", t.rg, err)
 				return
 			}
 			m := make(map[string]aci.GroupSummary, len(groups))
@@ -261,10 +361,27 @@ func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[
 			mu.Lock()
 			lists[key] = m
 			mu.Unlock()
-		}()
+		})
+		if !provisioning[key] {
+			continue
+		}
+		reqs.do(func() {
+			ds, err := t.client.ListDeployments(ctx, t.rg)
+			if err != nil {
+				failed("deployments", t.rg, err)
+				return
+			}
+			m := make(map[string]aci.DeploymentSummary, len(ds))
+			for _, d := range ds {
+				m[strings.ToLower(d.Name)] = d
+			}
+			mu.Lock()
+			deps[key] = m
+			mu.Unlock()
+		})
 	}
-	wg.Wait()
-	return lists, len(targets)
+	reqs.wait()
+	return lists, deps, len(targets) + len(provisioning)
 }
 
 // prefectStates reads the state of every watched run.
@@ -313,7 +430,30 @@ func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period 
 		wt.deliver(wd, outcome{kind: outAbandoned, group: g})
 		return
 	}
-	wd.nextGet = now.Add(period)
+	// Never sooner than the read budget's pace allows.
+	wd.read = true
+	wd.nextGet = later(wt.w.checks(wd.running).next(wd.start, now), now.Add(period))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// deploymentFailed reads why a run's deployment failed and ends the run
+// with Azure's reason.
+func (wt *watcher) deploymentFailed(ctx context.Context, wd *watched) {
+	r := wd.r
+	res, _, err := r.tgt.client.PollDeployment(ctx, r.tgt.rg, r.deploymentName())
+	if err != nil || res == nil {
+		if err != nil && ctx.Err() == nil {
+			wt.w.log.Warn("reading the failed deployment failed; retrying next round", "flow_run_id", r.id, "err", err)
+		}
+		return // the next round looks again
+	}
+	wt.deliver(wd, outcome{kind: outSubmitFailed, err: wt.w.provisioningFailed(ctx, r, res)})
 }
 
 // startKill removes a Cancelling run's group in the background: a delete
