@@ -23,6 +23,9 @@ const (
 	eventBatchSize       = 100
 	eventSendTimeout     = 30 * time.Second
 	eventFlushOnStopWait = 10 * time.Second
+	// eventLinger is how long a batch waits for more events after its
+	// first: a burst of runs sends a few requests, not one per run or two.
+	eventLinger = 2 * time.Second
 )
 
 // workerResource is the worker as an event's resource, as BaseWorker's
@@ -110,8 +113,9 @@ func executedRelated(rel []map[string]string, identifier string, statusCode int)
 // refuses, is counted and logged as dropped, because events are a view of
 // the worker's work, not part of it.
 type eventSink struct {
-	send func(ctx context.Context, events []prefect.Event) error
-	log  *slog.Logger
+	send   func(ctx context.Context, events []prefect.Event) error
+	log    *slog.Logger
+	linger time.Duration
 
 	queue   chan prefect.Event
 	dropped atomic.Int64
@@ -122,7 +126,7 @@ type eventSink struct {
 }
 
 func newEventSink(send func(ctx context.Context, events []prefect.Event) error, log *slog.Logger) *eventSink {
-	return &eventSink{send: send, log: log, queue: make(chan prefect.Event, eventQueueSize),
+	return &eventSink{send: send, log: log, linger: eventLinger, queue: make(chan prefect.Event, eventQueueSize),
 		done: make(chan struct{}), closed: make(chan struct{})}
 }
 
@@ -184,7 +188,7 @@ func (s *eventSink) run() {
 		closing := false
 		select {
 		case ev := <-s.queue:
-			batch = append(batch, ev)
+			batch, closing = s.gather(ev)
 		case <-s.closed:
 			closing = true
 		}
@@ -194,6 +198,26 @@ func (s *eventSink) run() {
 			return
 		}
 	}
+}
+
+// gather starts a batch with ev and adds the events that come within the
+// linger, up to a batch's size; closing is whether the sink was closed
+// meanwhile.
+func (s *eventSink) gather(ev prefect.Event) (batch []prefect.Event, closing bool) {
+	batch = append(batch, ev)
+	t := time.NewTimer(s.linger)
+	defer t.Stop()
+	for len(batch) < eventBatchSize {
+		select {
+		case ev := <-s.queue:
+			batch = append(batch, ev)
+		case <-t.C:
+			return batch, false
+		case <-s.closed:
+			return batch, true
+		}
+	}
+	return batch, false
 }
 
 // drain adds what is queued to batch: up to a batch's size, or all of it

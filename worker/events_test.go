@@ -146,6 +146,44 @@ func TestEventSinkNeverBlocks(t *testing.T) {
 	}
 }
 
+// Events that come within the linger after a batch's first go in that
+// batch: a burst of runs costs a few requests, not one per event.
+func TestEventSinkBatchesABurst(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sends [][]string
+	send := func(ctx context.Context, evs []prefect.Event) error {
+		var names []string
+		for _, ev := range evs {
+			names = append(names, ev.Event)
+		}
+		mu.Lock()
+		sends = append(sends, names)
+		mu.Unlock()
+		return nil
+	}
+	s := newEventSink(send, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.linger = time.Hour // closing ends the batch
+	go s.run()
+	s.emit(prefect.Event{Event: "first"})
+	// Once the first is taken off the queue, the next comes while its batch
+	// is still open.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(s.queue) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first event was never taken")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.emit(prefect.Event{Event: "second"})
+	s.close()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := [][]string{{"first", "second"}}; !reflect.DeepEqual(sends, want) {
+		t.Errorf("sent %v, want %v", sends, want)
+	}
+}
+
 // An event names the one it follows only when they are less than five
 // minutes apart, as Prefect's emit_event decides.
 func TestFollowsWindow(t *testing.T) {
