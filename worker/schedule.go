@@ -86,6 +86,9 @@ type observation struct {
 	PrefectKnown bool   // the Prefect query answered
 	RunMissing   bool   // ... and the run was not there (deleted)
 	StateType    string // the run's state type
+	// StateAt is when the run entered that state, by the server's clock;
+	// zero when unknown.
+	StateAt      time.Time
 	ListKnown    bool   // the resource group list answered
 	InList       bool   // ... and held the group
 	Provisioning string // the group's provisioning state in the list
@@ -96,6 +99,10 @@ type watchState struct {
 	CancellingSince time.Time
 	TerminalSince   time.Time
 }
+
+// exitSettle is how long after its engine reported the final state a
+// container is given to exit before its group is read for the exit code.
+const exitSettle = 3 * time.Second
 
 type action int
 
@@ -144,11 +151,18 @@ func decide(now time.Time, o observation, st *watchState, cancelGrace time.Durat
 			st.CancellingSince = time.Time{}
 		}
 		if isTerminal(o.StateType) {
-			if st.TerminalSince.IsZero() {
+			first := st.TerminalSince.IsZero()
+			if first {
 				st.TerminalSince = now
 			}
 			// The engine reported its final state: the container ends
-			// now, read it for the exit code.
+			// now, read it for the exit code. A state only just set (a
+			// round woken by its announcement) waits a round, so that
+			// the one read finds the container ended; a server clock
+			// ahead of ours delays the read by a round at most.
+			if first && !o.StateAt.IsZero() && now.Sub(o.StateAt) < exitSettle {
+				return actNone
+			}
 			return actRead
 		}
 	}

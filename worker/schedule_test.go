@@ -53,6 +53,10 @@ func TestDecide(t *testing.T) {
 	}{
 		{"running, listed", observation{PrefectKnown: true, StateType: "RUNNING", ListKnown: true, InList: true, Provisioning: "Succeeded"}, watchState{}, actNone},
 		{"completed in Prefect", observation{PrefectKnown: true, StateType: "COMPLETED", ListKnown: true, InList: true}, watchState{}, actRead},
+		{"completed a while ago", observation{PrefectKnown: true, StateType: "COMPLETED", StateAt: now.Add(-exitSettle)}, watchState{}, actRead},
+		{"completed just now: the container is given time to exit", observation{PrefectKnown: true, StateType: "COMPLETED", StateAt: now.Add(-time.Second)}, watchState{}, actNone},
+		{"completed just now, seen final a round ago", observation{PrefectKnown: true, StateType: "COMPLETED", StateAt: now.Add(-time.Second)}, watchState{TerminalSince: now.Add(-time.Second)}, actRead},
+		{"a server clock ahead waits a round at most", observation{PrefectKnown: true, StateType: "FAILED", StateAt: now.Add(time.Minute)}, watchState{TerminalSince: now.Add(-time.Second)}, actRead},
 		{"run deleted", observation{PrefectKnown: true, RunMissing: true}, watchState{}, actRunGone},
 		{"missing from list", observation{PrefectKnown: true, StateType: "RUNNING", ListKnown: true}, watchState{}, actRead},
 		{"provisioning", observation{PrefectKnown: true, StateType: "PENDING", ListKnown: true, InList: true, Provisioning: "Creating"}, watchState{}, actRead},

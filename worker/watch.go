@@ -213,6 +213,9 @@ func (wt *watcher) round(parent context.Context) bool {
 		if o.PrefectKnown {
 			o.RunMissing = !found
 			o.StateType = fr.StateType
+			if fr.State != nil && fr.State.Timestamp != nil {
+				o.StateAt = *fr.State.Timestamp
+			}
 			if found && isTerminal(fr.StateType) {
 				// Counted when first seen final, not after the container
 				// has ended and been removed: a round or two sooner.
