@@ -12,8 +12,8 @@ import (
 	"github.com/aciworker/aciworker/internal/backoff"
 )
 
-// Budget is a request budget for Azure: token buckets for reads and for
-// writes and deletes, plus a shared pause after a 429 so that one throttled
+// Budget is a request budget for Azure: token buckets for reads, for
+// writes and for deletes, the classes ARM counts apart, plus a shared pause after a 429 so that one throttled
 // request holds back all the others until Azure's Retry-After has passed,
 // instead of each goroutine discovering the throttle on its own. Every
 // request of a Client spends its budget; clients given the same Budget
@@ -22,6 +22,7 @@ type Budget struct {
 	mu          sync.Mutex
 	reads       bucket
 	writes      bucket
+	deletes     bucket // the write bucket's size and rate, counted apart
 	pausedUntil time.Time
 	throttled   atomic.Int64
 	clock       backoff.Clock
@@ -60,9 +61,10 @@ func newBudget(clock backoff.Clock, readRate float64, readBurst int, writeRate f
 		writeBurst = DefaultWriteBurst
 	}
 	return &Budget{
-		reads:  bucket{rate: readRate, burst: float64(readBurst), tokens: float64(readBurst)},
-		writes: bucket{rate: writeRate, burst: float64(writeBurst), tokens: float64(writeBurst)},
-		clock:  backoff.Or(clock),
+		reads:   bucket{rate: readRate, burst: float64(readBurst), tokens: float64(readBurst)},
+		writes:  bucket{rate: writeRate, burst: float64(writeBurst), tokens: float64(writeBurst)},
+		deletes: bucket{rate: writeRate, burst: float64(writeBurst), tokens: float64(writeBurst)},
+		clock:   backoff.Or(clock),
 	}
 }
 
@@ -72,13 +74,38 @@ func NewBudget(s Settings) *Budget {
 	return newBudget(s.Clock, s.ReadsPerSecond, s.ReadBurst, s.WritesPerSecond, s.WriteBurst)
 }
 
-// acquire waits for a token of the right kind and for any shared pause.
-func (b *Budget) acquire(ctx context.Context, write bool) error {
+// requestClass is the ARM throttling class of a request.
+type requestClass int
+
+const (
+	classRead requestClass = iota
+	classWrite
+	classDelete
+)
+
+// classOf classes a request by method as ARM does: GET and HEAD read,
+// DELETE deletes, everything else (PUT, PATCH, POST) writes.
+func classOf(method string) requestClass {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return classRead
+	case http.MethodDelete:
+		return classDelete
+	}
+	return classWrite
+}
+
+// acquire waits for a token of the request's class and for any shared
+// pause.
+func (b *Budget) acquire(ctx context.Context, class requestClass) error {
 	b.mu.Lock()
 	now := b.clock.Now()
 	bk := &b.reads
-	if write {
+	switch class {
+	case classWrite:
 		bk = &b.writes
+	case classDelete:
+		bk = &b.deletes
 	}
 	wait := bk.reserve(now)
 	if p := b.pausedUntil.Sub(now); p > wait {
@@ -121,9 +148,7 @@ func (b *Budget) pauseLeft() time.Duration {
 type budgetPolicy struct{ b *Budget }
 
 func (p budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
-	m := req.Raw().Method
-	write := m != http.MethodGet && m != http.MethodHead
-	if err := p.b.acquire(req.Raw().Context(), write); err != nil {
+	if err := p.b.acquire(req.Raw().Context(), classOf(req.Raw().Method)); err != nil {
 		return nil, err
 	}
 	resp, err := req.Next()

@@ -47,14 +47,14 @@ func TestBudgetPauseHoldsEveryone(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := b.acquire(ctx, false); !errors.Is(err, context.Canceled) {
+	if err := b.acquire(ctx, classRead); !errors.Is(err, context.Canceled) {
 		t.Errorf("a read during the pause: err = %v, want it to wait (and see the cancellation)", err)
 	}
-	if err := b.acquire(ctx, true); !errors.Is(err, context.Canceled) {
+	if err := b.acquire(ctx, classWrite); !errors.Is(err, context.Canceled) {
 		t.Errorf("a write during the pause: err = %v, want it to wait", err)
 	}
 	clk.Advance(31 * time.Second)
-	if err := b.acquire(ctx, false); err != nil {
+	if err := b.acquire(ctx, classRead); err != nil {
 		t.Errorf("after the pause: %v", err)
 	}
 	// A shorter pause never shortens a longer one.
@@ -62,6 +62,37 @@ func TestBudgetPauseHoldsEveryone(t *testing.T) {
 	b.pause(time.Second)
 	if got := b.pauseLeft(); got != time.Minute {
 		t.Errorf("pauseLeft = %v, want 1m", got)
+	}
+}
+
+// Deletes have a bucket of their own, as ARM counts them apart from
+// writes: a burst of clean-ups does not hold back the next deployments.
+func TestBudgetCountsDeletesApart(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b := newBudget(clk, 1, 2, 1, 2)
+	ctx := context.Background()
+	for range 2 {
+		if err := b.acquire(ctx, classDelete); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The delete bucket is empty; writes still have their burst, at once.
+	done := make(chan error, 1)
+	go func() { done <- b.acquire(ctx, classWrite) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a write waited for the deletes' bucket")
+	}
+	for m, want := range map[string]requestClass{http.MethodGet: classRead, http.MethodHead: classRead, http.MethodPut: classWrite,
+		http.MethodPatch: classWrite, http.MethodPost: classWrite, http.MethodDelete: classDelete} {
+		if got := classOf(m); got != want {
+			t.Errorf("classOf(%s) = %v, want %v", m, got, want)
+		}
 	}
 }
 

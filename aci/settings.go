@@ -72,13 +72,16 @@ type Settings struct {
 	Clock backoff.Clock
 }
 
-// Budget and retry defaults. ARM allows 25 reads/s and 10 writes/s per
-// principal and subscription; staying under leaves room for other tools.
+// Budget and retry defaults. ARM's token buckets per principal and
+// subscription hold 250 reads refilled at 25/s, and 200 writes and 200
+// deletes (counted apart) refilled at 10/s each; staying at 80% of both
+// leaves room for other tools, and a burst of runs still gets its 160
+// deployments at once instead of 8 a second.
 const (
 	DefaultReadsPerSecond  = 20
-	DefaultReadBurst       = 100
+	DefaultReadBurst       = 200
 	DefaultWritesPerSecond = 8
-	DefaultWriteBurst      = 50
+	DefaultWriteBurst      = 160
 	DefaultMaxRetries      = 6
 	DefaultRetryDelay      = time.Second
 	DefaultMaxRetryDelay   = 60 * time.Second
