@@ -402,3 +402,37 @@ func TestEngineReported(t *testing.T) {
 		}
 	}
 }
+
+func TestNextPollPage(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	page := func(n int, last time.Time) []prefect.WorkerFlowRun {
+		runs := make([]prefect.WorkerFlowRun, n)
+		for i := range runs {
+			at := t0
+			if i == n-1 {
+				at = last
+			}
+			runs[i].FlowRun.NextScheduledStartTime = &at
+		}
+		return runs
+	}
+	later := t0.Add(time.Second)
+	for _, tc := range []struct {
+		name  string
+		runs  []prefect.WorkerFlowRun
+		after time.Time
+		next  time.Time
+		more  bool
+	}{
+		{"a short page is the last", page(pollPage-1, later), time.Time{}, time.Time{}, false},
+		{"a full page: next from its last run's time", page(pollPage, later), time.Time{}, later, true},
+		{"a full page that did not move past the bound ends the poll", page(pollPage, t0), t0, time.Time{}, false},
+		{"a full page moving on", page(pollPage, later), t0, later, true},
+	} {
+		next, more := nextPollPage(tc.runs, tc.after)
+		if more != tc.more || !next.Equal(tc.next) {
+			t.Errorf("%s: got %v %v, want %v %v", tc.name, next, more, tc.next, tc.more)
+		}
+	}
+}
