@@ -166,19 +166,50 @@ func (l *Lifecycle) DeploymentFailure(ctx context.Context, res *DeploymentResult
 	return &StartFailure{Stage: "deployment", State: res.ProvisioningState, Reason: reason}
 }
 
-// RemoveGroup stops the group when stop is set (a kept group: ErrNotFound
-// when it is gone), else deletes it (a missing group is no error).
-func (l *Lifecycle) RemoveGroup(ctx context.Context, stop bool) error {
-	if stop {
+// Removal is how RemoveGroup removes a container group.
+type Removal int
+
+const (
+	// Delete deletes the group and waits until it is gone.
+	Delete Removal = iota
+	// RequestDelete asks for the deletion and returns once Azure took the
+	// request: a deletion that fails later is left to whoever sweeps for
+	// leftovers (the worker's reconcile), and no reads are spent on it.
+	RequestDelete
+	// Stop stops the group's containers and keeps it (ErrNotFound when
+	// it is gone).
+	Stop
+)
+
+// RemoveGroup removes the group as how says; a group already gone is no
+// error when it is deleted.
+func (l *Lifecycle) RemoveGroup(ctx context.Context, how Removal) error {
+	switch how {
+	case Stop:
 		return l.c.StopGroup(ctx, l.rg, l.group)
+	case RequestDelete:
+		return l.c.RequestGroupDelete(ctx, l.rg, l.group)
 	}
 	return l.c.DeleteGroup(ctx, l.rg, l.group)
 }
 
 // DeleteRecord deletes the deployment record once the deployment is over:
 // ARM refuses to delete a running one, so one that does not end within
-// its record wait (30 s) is cancelled first. A record that does not exist is no error.
-func (l *Lifecycle) DeleteRecord(ctx context.Context) error {
+// its record wait (30 s) is cancelled first. A record that does not exist
+// is no error. With follow, the deletion is waited for; without, it is
+// only requested (see RequestDelete) and the deployment's state is read
+// only when ARM refuses the request as still running.
+func (l *Lifecycle) DeleteRecord(ctx context.Context, follow bool) error {
+	if !follow {
+		err := l.c.RequestDeploymentDelete(ctx, l.rg, l.deployment)
+		if !IsConflict(err) {
+			return err
+		}
+		if err := l.endDeployment(ctx); err != nil {
+			return err
+		}
+		return l.c.RequestDeploymentDelete(ctx, l.rg, l.deployment)
+	}
 	if l.result == nil {
 		res, _, err := l.PollDeployment(ctx)
 		switch {

@@ -3,6 +3,7 @@ package aci_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,10 +79,10 @@ func TestLifecycleWaitsOnTheInjectedClock(t *testing.T) {
 	if groups == 0 {
 		t.Error("the watch heard no group read")
 	}
-	if err := l.RemoveGroup(ctx, false); err != nil {
+	if err := l.RemoveGroup(ctx, aci.Delete); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.DeleteRecord(ctx); err != nil {
+	if err := l.DeleteRecord(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	e.assertGone(t, result{group: p.GroupName, deployment: p.DeploymentName})
@@ -130,10 +131,10 @@ func TestLifecycleStartFailures(t *testing.T) {
 			if !strings.Contains(sf.Reason, tc.reason) {
 				t.Errorf("reason %q lacks %q", sf.Reason, tc.reason)
 			}
-			if err := l.RemoveGroup(ctx, false); err != nil {
+			if err := l.RemoveGroup(ctx, aci.Delete); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.DeleteRecord(ctx); err != nil {
+			if err := l.DeleteRecord(ctx, true); err != nil {
 				t.Fatal(err)
 			}
 			e.assertGone(t, result{group: p.GroupName, deployment: p.DeploymentName})
@@ -155,19 +156,50 @@ func TestLifecycleCleanup(t *testing.T) {
 	if err := l.Deploy(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.RemoveGroup(ctx, false); err != nil {
+	if err := l.RemoveGroup(ctx, aci.Delete); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.DeleteRecord(ctx); err != nil {
+	if err := l.DeleteRecord(ctx, true); err != nil {
 		t.Fatalf("DeleteRecord of a running deployment: %v", err)
 	}
 	e.assertGone(t, result{group: p.GroupName, deployment: p.DeploymentName})
 
+	// Requested, not followed: a running deployment's record is refused
+	// (409), cancelled, then deleted; the group's deletion is asked for.
+	p2 := prepared(t, aci.DefaultImage, "true")
+	l2 := e.lifecycle(p2)
+	l2.SetRecordWait(100 * time.Millisecond)
+	if err := l2.Deploy(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.RemoveGroup(ctx, aci.RequestDelete); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.DeleteRecord(ctx, false); err != nil {
+		t.Fatalf("DeleteRecord (requested) of a running deployment: %v", err)
+	}
+	gone := result{group: p2.GroupName, deployment: p2.DeploymentName}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ds, err := e.c.ListDeployments(ctx, e.rg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, gerr := e.c.GetGroup(ctx, e.rg, p2.GroupName)
+		if !slices.ContainsFunc(ds, func(d aci.DeploymentSummary) bool { return d.Name == p2.DeploymentName }) && errors.Is(gerr, aci.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.assertGone(t, gone)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	other := e.lifecycle(prepared(t, aci.DefaultImage, "true"))
-	if err := other.DeleteRecord(ctx); err != nil {
+	if err := other.DeleteRecord(ctx, true); err != nil {
 		t.Errorf("DeleteRecord of a record that never existed: %v", err)
 	}
-	if err := other.RemoveGroup(ctx, true); !errors.Is(err, aci.ErrNotFound) {
+	if err := other.RemoveGroup(ctx, aci.Stop); !errors.Is(err, aci.ErrNotFound) {
 		t.Errorf("stopping a group that does not exist: %v, want ErrNotFound", err)
 	}
 }

@@ -369,7 +369,7 @@ func (r *runner) cleanup(parent context.Context) error {
 	}
 	var errs []error
 	if r.opts.Keep && !r.failed {
-		err := r.lc.RemoveGroup(ctx, true)
+		err := r.lc.RemoveGroup(ctx, Stop)
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
@@ -377,7 +377,7 @@ func (r *runner) cleanup(parent context.Context) error {
 		default:
 			r.progress("stopped container group %s (kept)", r.p.GroupName)
 		}
-	} else if err := r.lc.RemoveGroup(ctx, false); err != nil {
+	} else if err := r.lc.RemoveGroup(ctx, Delete); err != nil {
 		errs = append(errs, err)
 	} else {
 		r.progress("deleted container group %s", r.p.GroupName)
@@ -387,7 +387,7 @@ func (r *runner) cleanup(parent context.Context) error {
 		// would wait as long for nothing. Say what may be left instead.
 		return fmt.Errorf("%w: %w\n%s", ErrCleanup, errs[0], r.LeftBehind())
 	}
-	if err := r.lc.DeleteRecord(ctx); err != nil {
+	if err := r.lc.DeleteRecord(ctx, true); err != nil {
 		errs = append(errs, err)
 	} else {
 		r.progress("deleted deployment record %s", r.p.DeploymentName)
