@@ -212,24 +212,30 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 			// end only with cancellation on.
 			continue
 		}
-		r := &run{id: fr.ID, fr: fr, lk: lk, adopted: true, abandoned: claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter)}
+		r := &run{id: fr.ID, fr: fr, lk: lk, origin: recovered}
+		if claimAbandoned(&fr, w.cfg.Name, pw.lastSeen, now, w.cfg.OrphanAfter) {
+			r.origin = abandonedClaim
+		}
 		if w.store.take(r, false) != taken {
 			continue
 		}
 		w.runs.Add(1)
-		go w.adopt(ctx, r, group)
+		go w.recover(ctx, r, group)
 	}
 	return nil
 }
 
-// adopt rebuilds an in-flight run's configuration and watches it.
-func (w *Worker) adopt(ctx context.Context, r *run, group string) {
+// recover is the entry point of a run found in flight (Nomad's
+// RecoverTask): it rebuilds the run's configuration from Prefect, finds its
+// container group, and follows it like a started one; a claim whose worker
+// is gone and that has no group goes back to the pool (or ends).
+func (w *Worker) recover(ctx context.Context, r *run, group string) {
 	defer w.runs.Done()
 	defer w.runDone(r)
 	// A claim cancelled before its worker created anything, and given up
 	// by that worker: when nothing can be looked up for it, it ends
 	// Cancelled, as Prefect's worker ends such a run.
-	unstartedCancel := group == "" && r.abandoned && strings.EqualFold(r.fr.StateType, prefect.StateCancelling)
+	unstartedCancel := group == "" && r.origin == abandonedClaim && strings.EqualFold(r.fr.StateType, prefect.StateCancelling)
 	cancelUnstarted := func(why error) {
 		w.log.Info("cancelling a flow run cancelled before it had infrastructure", "flow_run_id", r.id, "why", w.red.Error(why))
 		w.finishUnstartedCancel(ctx, r)
@@ -257,7 +263,7 @@ func (w *Worker) adopt(ctx context.Context, r *run, group string) {
 			cancelUnstarted(err)
 			return
 		}
-		if group == "" && r.abandoned {
+		if group == "" && r.origin == abandonedClaim {
 			// A claim whose worker died before it could report that the
 			// run's configuration is bad: nothing was created, and a
 			// hand-back would only fail again, so the run crashes now with
@@ -314,7 +320,7 @@ func (w *Worker) adoptPending(ctx context.Context, r *run) bool {
 		// surely abandoned (else its worker may be about to deploy). A
 		// claim cancelled since ends Cancelled instead.
 		switch {
-		case !r.abandoned:
+		case r.origin != abandonedClaim:
 		case strings.EqualFold(r.fr.StateType, prefect.StateCancelling):
 			w.finishUnstartedCancel(ctx, r)
 		default:
@@ -356,7 +362,10 @@ func (w *Worker) reschedule(ctx context.Context, r *run) {
 	if !ok {
 		return
 	}
-	now := w.now().UTC()
+	// Scheduled for now on the wall clock, which is Prefect's: the rules'
+	// clock (w.now) is the system's in production, but a time written to
+	// Prefect is never one a test has moved.
+	now := time.Now().UTC()
 	owner := runOwner(fr)
 	if owner == "" {
 		owner = "an unknown worker"

@@ -41,10 +41,10 @@ func TestAdoptRetriesTransientPrefectErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{id: "r1", fr: prefect.FlowRun{ID: "r1", DeploymentID: "d1", FlowID: "f1"}, adopted: true}
+	r := &run{id: "r1", fr: prefect.FlowRun{ID: "r1", DeploymentID: "d1", FlowID: "f1"}, origin: recovered}
 	w.store.take(r, false)
 	w.runs.Add(1)
-	w.adopt(context.Background(), r, "g")
+	w.recover(context.Background(), r, "g")
 	if depCalls.Load() != 2 {
 		t.Errorf("deployment read %d times, want 2 (a 503, then the answer)", depCalls.Load())
 	}

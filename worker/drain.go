@@ -23,11 +23,21 @@ func (w *Worker) finishOnStop(ctx context.Context, r *run) bool {
 	if err != nil || !isTerminal(fr.StateType) {
 		return false
 	}
-	select {
-	case o := <-r.outcome:
-		w.finish(dctx, r, o)
-		return true
-	case <-dctx.Done():
-		return false
+	for {
+		select {
+		case s := <-r.seen:
+			r.noteContainer(s.group)
+			switch {
+			case s.final != nil:
+				r.phase = phaseFinishing
+				w.finish(dctx, r, *s.final)
+				return true
+			case s.kill:
+				// Final in Prefect: nothing to cancel.
+				w.watch.killFailed(r.id)
+			}
+		case <-dctx.Done():
+			return false
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,29 +64,12 @@ func TestRunRelated(t *testing.T) {
 	}
 }
 
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Emitting never waits for the server: with the server stuck, the queue
 // fills and further events are dropped, counted and logged; a refusing
 // server's batch is dropped the same way.
 func TestEventSinkNeverBlocks(t *testing.T) {
 	t.Parallel()
-	var logs logSink
+	var logs syncLog
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	release := make(chan struct{})
 	var mu sync.Mutex

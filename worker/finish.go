@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
@@ -83,7 +82,7 @@ const (
 // attachTail puts the last lines of the container's output into the flow
 // run's logs, so that the Prefect UI shows why it crashed.
 func (w *Worker) attachTail(ctx context.Context, r *run) {
-	container := r.containerName()
+	container := r.container
 	if container == "" {
 		return
 	}
@@ -116,114 +115,26 @@ func (w *Worker) attachTail(ctx context.Context, r *run) {
 func (w *Worker) cleanup(parent context.Context, r *run, step groupStep) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cleanupTimeout)
 	defer cancel()
-	c, rg := r.tgt.client, r.tgt.rg
+	// Neither deletion is followed to its end: each would cost reads per
+	// run, and a group or record whose deletion fails later is one the
+	// reconcile loop finds (its run is final) and removes.
+	lc := r.lifecycle()
 	switch {
 	case step == groupGone:
 	case step == groupRemove && r.cfg != nil && r.cfg.KeepGroup:
-		if err := c.StopGroup(ctx, rg, r.group); err != nil && !errors.Is(err, aci.ErrNotFound) {
+		if err := lc.RemoveGroup(ctx, aci.Stop); err != nil && !errors.Is(err, aci.ErrNotFound) {
 			w.log.Warn("stopping the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
 		} else {
 			w.log.Info("stopped container group (kept)", "flow_run_id", r.id, "group", r.group)
 		}
 	default:
-		if err := c.RequestGroupDelete(ctx, rg, r.group); err != nil {
+		if err := lc.RemoveGroup(ctx, aci.RequestDelete); err != nil {
 			w.log.Warn("deleting the container group failed; reconcile will retry", "flow_run_id", r.id, "group", r.group, "err", err)
 		} else {
 			w.log.Info("deleted container group", "flow_run_id", r.id, "group", r.group)
 		}
 	}
-	if err := w.deleteDeploymentRecord(ctx, c, rg, r.deploymentName()); err != nil {
+	if err := lc.DeleteRecord(ctx, false); err != nil {
 		w.log.Warn("deleting the deployment record failed; reconcile will retry", "flow_run_id", r.id, "deployment", r.deploymentName(), "err", err)
 	}
-}
-
-// deleteDeploymentRecord deletes a deployment record once it is over.
-// Neither this delete nor the group's is followed to its end: each would
-// cost reads per run, and a record or group whose deletion fails later is
-// one the reconcile loop finds (its run is final) and removes. ARM refuses
-// to delete a running deployment, so one that will not end is cancelled
-// first; only then is it worth reading.
-func (w *Worker) deleteDeploymentRecord(ctx context.Context, c *aci.Client, rg, name string) error {
-	err := c.RequestDeploymentDelete(ctx, rg, name)
-	if !aci.IsConflict(err) {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = c.WaitDeployment(wctx, rg, name)
-	cancel()
-	if err != nil && !errors.Is(err, aci.ErrNotFound) {
-		if cerr := c.CancelDeployment(ctx, rg, name); cerr != nil {
-			return cerr
-		}
-		if _, err := c.WaitDeployment(ctx, rg, name); err != nil && !errors.Is(err, aci.ErrNotFound) {
-			return err
-		}
-	}
-	return c.RequestDeploymentDelete(ctx, rg, name)
-}
-
-// stdoutMu keeps lines of different runs' output from interleaving.
-var stdoutMu sync.Mutex
-
-// startStreaming copies a run's container output to the worker's stdout
-// (stream_output), reading the log at the run's poll interval.
-func (w *Worker) startStreaming(ctx context.Context, r *run) {
-	r.logFinal = make(chan bool)
-	r.logDone = make(chan struct{})
-	go func() {
-		defer close(r.logDone)
-		var f aci.LogFollower
-		write := func(lines []aci.LogLine) {
-			if len(lines) == 0 {
-				return
-			}
-			var b strings.Builder
-			for _, l := range lines {
-				b.WriteString(l.Text)
-				if !l.Partial {
-					b.WriteByte('\n')
-				}
-			}
-			stdoutMu.Lock()
-			fmt.Fprint(w.cfg.Stdout, w.redactorFor(r.id).String(b.String()))
-			stdoutMu.Unlock()
-		}
-		final := false
-		for {
-			if container := r.containerName(); container != "" {
-				content, err := r.tgt.client.Logs(ctx, r.tgt.rg, r.group, container)
-				if err == nil {
-					if final {
-						write(f.Finish(content))
-					} else {
-						write(f.Feed(content))
-					}
-				}
-			}
-			if final {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case fin, ok := <-r.logFinal:
-				if !ok || !fin {
-					return
-				}
-				final = true
-			case <-time.After(r.cfg.PollInterval):
-			}
-		}
-	}()
-}
-
-func (w *Worker) stopStreaming(r *run, final bool) {
-	if r.logDone == nil {
-		return
-	}
-	select {
-	case r.logFinal <- final:
-	case <-r.logDone:
-	}
-	<-r.logDone
 }

@@ -45,11 +45,11 @@ func (w *Worker) noteJobChoices(r *run, cfg *jobConfig) {
 	if cfg.ImageDefaulted {
 		image, why := defaultImage(w.cfg.DefaultImage, w.ServerVersion(), w.cfg.DefaultPython)
 		cfg.Image = image
-		if !r.adopted {
+		if r.origin == submitted {
 			w.runLog(r.id, prefect.LevelInfo, fmt.Sprintf("The deployment sets no image: using %s (%s)", image, why))
 		}
 	}
-	if r.adopted {
+	if r.origin != submitted {
 		return // the run was told when it was submitted
 	}
 	if cfg.GPUCount > 0 || cfg.GPUSKU != "" {

@@ -95,7 +95,7 @@ func (w *Worker) startRuns(ctx context.Context, runs []prefect.WorkerFlowRun, lk
 			w.runLog(fr.ID, prefect.LevelInfo, fmt.Sprintf("Running on worker id: %s", id))
 		}
 		w.runs.Add(1)
-		go w.handle(ctx, r)
+		go w.start(ctx, r)
 	}
 	return true
 }

@@ -16,7 +16,7 @@ import (
 // state), where polling each deployment's operation cost reads per run.
 // task_start_timeout_seconds runs from here, and covers the submission.
 func (w *Worker) provision(ctx context.Context, r *run) error {
-	c, rg := r.tgt.client, r.tgt.rg
+	rg := r.tgt.rg
 	timeout := r.cfg.StartTimeout
 	startCtx := ctx
 	if timeout > 0 {
@@ -30,7 +30,7 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 	} else {
 		w.log.Info("creating container group", "flow_run_id", r.id, "group", r.group, "resource_group", rg,
 			"hint", fmt.Sprintf("az container logs --resource-group %s --name %s", rg, r.group))
-		if err := c.Deploy(startCtx, rg, r.prepared); err != nil {
+		if err := r.lifecycle().Deploy(startCtx, r.prepared); err != nil {
 			if ctx.Err() == nil && startCtx.Err() != nil {
 				return r.startTimedOut()
 			}
@@ -39,7 +39,7 @@ func (w *Worker) provision(ctx context.Context, r *run) error {
 		w.observeSubmitted(r, time.Now())
 	}
 	w.logGroupID(r)
-	r.provisioning = true
+	r.phase = phaseProvisioning
 	return nil
 }
 
@@ -65,14 +65,6 @@ func (w *Worker) alreadyDeployed(ctx context.Context, r *run) bool {
 // provisioningFailed explains a failed deployment with Azure's innermost
 // reason and the group's own events.
 func (w *Worker) provisioningFailed(ctx context.Context, r *run, res *aci.DeploymentResult) error {
-	reason := res.ProvisioningState
-	if res.Error != nil {
-		reason = res.Error.Error()
-	}
-	if g, err := r.tgt.client.GetGroup(ctx, r.tgt.rg, r.group); err == nil {
-		if why := g.FailureReason(); why != "" && !strings.Contains(reason, why) {
-			reason += " (" + why + ")"
-		}
-	}
-	return submitErr("RuntimeError", fmt.Errorf("container group %s: deployment %s %s: %s", r.group, r.deploymentName(), strings.ToLower(res.ProvisioningState), reason))
+	f := r.lifecycle().DeploymentFailure(ctx, res)
+	return submitErr("RuntimeError", fmt.Errorf("container group %s: deployment %s %s: %s", r.group, r.deploymentName(), strings.ToLower(f.State), f.Reason))
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
 )
 
@@ -26,8 +27,9 @@ const (
 // batches, so that they show in each run's logs as the Python worker's do.
 // Timestamps are kept strictly increasing: Prefect orders logs by time only.
 type logShipper struct {
-	c   *prefect.Client
-	log *slog.Logger
+	c     *prefect.Client
+	log   *slog.Logger
+	clock backoff.Clock // paces the flushes
 
 	mu   sync.Mutex
 	buf  []prefect.LogCreate
@@ -37,8 +39,8 @@ type logShipper struct {
 	done chan struct{}
 }
 
-func newLogShipper(c *prefect.Client, log *slog.Logger) *logShipper {
-	return &logShipper{c: c, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func newLogShipper(c *prefect.Client, log *slog.Logger, clock backoff.Clock) *logShipper {
+	return &logShipper{c: c, log: log, clock: clock, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (s *logShipper) add(flowRunID string, level int, msg string) {
@@ -67,17 +69,18 @@ func (s *logShipper) add(flowRunID string, level int, msg string) {
 // deadline of its own.
 func (s *logShipper) run(ctx context.Context) {
 	defer close(s.done)
-	t := time.NewTicker(logFlushInterval)
-	defer t.Stop()
 	for {
+		t := s.clock.NewTimer(logFlushInterval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			s.flush(fctx)
 			cancel()
 			return
-		case <-t.C:
+		case <-t.C():
 		case <-s.kick:
+			t.Stop()
 		}
 		s.flush(ctx)
 	}

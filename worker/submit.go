@@ -4,75 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/prefect"
 )
-
-// run is one flow run the worker submits or watches.
-type run struct {
-	// finishCounted: the Observer has heard how the run ended (once).
-	finishCounted atomic.Bool
-	// submitted: Azure accepted the run's deployment, or the run was
-	// adopted; only then does its end count.
-	submitted atomic.Bool
-
-	id      string
-	fr      prefect.FlowRun
-	poolID  string
-	hasSlot bool
-	claim   string   // transition id of our accepted Pending proposal
-	lk      *lookups // deployment and flow reads shared with the runs of the same poll
-
-	// provisioning: the deployment was submitted and the watcher follows
-	// it until the group has started (or failed, or startBy passed).
-	provisioning bool
-	startBy      time.Time // zero: no start timeout
-
-	flow       *prefect.Flow
-	deployment *prefect.Deployment
-	cfg        *jobConfig
-	job        aci.Job
-	prepared   *aci.Prepared
-	tgt        *target
-	group      string
-	adopted    bool
-	abandoned  bool // adopted Pending claim that may go back to the pool
-	// submittedEvent is the run's submitted event, which its executed
-	// event follows (zero for a run this worker adopted).
-	submittedEvent eventRef
-
-	outcome  chan outcome // the watcher's verdict, exactly once
-	logFinal chan bool
-	logDone  chan struct{}
-
-	// The container's name is learnt from a group read by the watcher or
-	// provisioning while the output streamer reads it: hence its own lock.
-	containerMu sync.Mutex
-	container   string
-}
-
-// containerName is the run's container, "" while unknown.
-func (r *run) containerName() string {
-	r.containerMu.Lock()
-	defer r.containerMu.Unlock()
-	return r.container
-}
-
-// noteContainer learns the container's name from a group read, when the
-// template did not say it.
-func (r *run) noteContainer(g *aci.Group) {
-	r.containerMu.Lock()
-	defer r.containerMu.Unlock()
-	if r.container == "" && len(g.Containers) > 0 {
-		r.container = g.Containers[0].Name
-	}
-}
-
-func (r *run) deploymentName() string { return DeploymentName(r.group) }
 
 // reads is where the run reads its deployment and flow: shared with the
 // runs found with it, or its own.
@@ -95,50 +31,6 @@ func (e *submitError) Error() string { return e.kind + ": " + e.err.Error() }
 func (e *submitError) Unwrap() error { return e.err }
 
 func submitErr(kind string, err error) error { return &submitError{kind: kind, err: err} }
-
-// handle is a submitted run's whole life in this worker: submission,
-// watching, the final state and clean-up. The --limit slot is held until
-// it returns.
-func (w *Worker) handle(ctx context.Context, r *run) {
-	defer w.runs.Done()
-	defer w.runDone(r)
-	started, err := w.submit(ctx, r)
-	if ctx.Err() != nil {
-		return // shutting down: whatever exists is re-adopted later
-	}
-	if err != nil {
-		w.submissionFailed(ctx, r, err)
-		return
-	}
-	if !started {
-		return
-	}
-	w.follow(ctx, r)
-}
-
-// follow registers a started run with the watcher and finishes it when the
-// watcher has a verdict.
-func (w *Worker) follow(ctx context.Context, r *run) {
-	r.outcome = make(chan outcome, 1)
-	if r.cfg.StreamOutput {
-		w.startStreaming(ctx, r)
-	}
-	w.watch.add(r)
-	select {
-	case <-ctx.Done():
-		if w.finishOnStop(ctx, r) {
-			return
-		}
-		w.watch.remove(r.id)
-		w.stopStreaming(r, false)
-		return
-	case o := <-r.outcome:
-		w.finish(ctx, r, o)
-		if o.kind != outRunGone {
-			w.observeFinal(ctx, r)
-		}
-	}
-}
 
 // submit runs Prefect's submission steps in Prefect's order and provisions
 // the container group. started is false when the run is not ours to run
@@ -166,6 +58,7 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 		return false, submitErr("PrefectError", fmt.Errorf("read flow %s: %w", fr.FlowID, err))
 	}
 	r.flow = flow
+	r.phase = phaseConfiguring
 	if err := w.configure(ctx, r); err != nil {
 		return false, err
 	}
@@ -362,8 +255,8 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 	if err := cfg.markSecret(secretPaths); err != nil {
 		return submitErr("ValueError", err)
 	}
-	if !r.adopted {
-		// An adopted run was warned when it was submitted.
+	if r.origin == submitted {
+		// A recovered run was warned when it was submitted.
 		for _, warn := range cfg.Warnings {
 			w.runLog(r.id, prefect.LevelWarning, "Job variables adjusted: "+warn)
 		}
@@ -392,9 +285,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 		w.azure.release(r.tgt) // configured before (not expected): one use per run
 	}
 	r.cfg, r.job, r.prepared, r.tgt, r.group = cfg, job, p, tgt, job.GroupName
-	r.containerMu.Lock()
 	r.container = p.ContainerName
-	r.containerMu.Unlock()
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
 )
 
@@ -50,12 +51,11 @@ const prefectFilterChunk = 200
 type watcher struct {
 	w *Worker
 
-	mu    sync.Mutex
-	runs  map[string]*watched
-	quit  chan struct{}
-	wake  chan struct{} // an announced state change: a round is due
-	once  sync.Once
-	kills sync.WaitGroup // kill goroutines, joined at shutdown
+	mu   sync.Mutex
+	runs map[string]*watched
+	quit chan struct{}
+	wake chan struct{} // an announced state change: a round is due
+	once sync.Once
 }
 
 type watched struct {
@@ -103,7 +103,7 @@ func (wt *watcher) add(r *run) {
 	if st := r.fr.StartTime; st != nil && st.Before(start) {
 		start = *st
 	}
-	wd := &watched{r: r, start: start, provisioning: r.provisioning}
+	wd := &watched{r: r, start: start, provisioning: r.phase == phaseProvisioning}
 	wd.nextGet = wt.w.checks(false).next(start, time.Time{})
 	wt.mu.Lock()
 	wt.runs[r.id] = wd
@@ -126,43 +126,65 @@ func (wt *watcher) deliver(wd *watched, o outcome) {
 	delete(wt.runs, wd.r.id)
 	wt.mu.Unlock()
 	if ok {
-		wd.r.outcome <- o
+		wd.r.tell(seen{final: &o, group: o.group})
 	}
 }
 
 func (wt *watcher) stop() { wt.once.Do(func() { close(wt.quit) }) }
 
-// loop runs a round every watch interval. A wake brings the round of the
-// current interval forward (after wakeSettle) instead of adding one: the
-// tick that ends an interval whose round already ran is skipped, so that
-// a stream of events never makes rounds, and the Prefect and Azure reads
-// they cost, more frequent than the interval.
+// loop runs a round every watch interval on the worker's clock. A wake
+// brings the round of the current interval forward (after wakeSettle)
+// instead of adding one: the tick that ends an interval whose round
+// already ran is skipped, so that a stream of events never makes rounds,
+// and the Prefect and Azure reads they cost, more frequent than the
+// interval. A round that overran its interval is followed by the next at
+// once, as a ticker's pending tick would be.
 func (wt *watcher) loop(ctx context.Context) {
-	t := time.NewTicker(wt.w.cfg.WatchInterval)
-	defer t.Stop()
-	settle := time.NewTimer(time.Hour)
-	settle.Stop()
+	clock, interval := wt.w.cfg.Clock, wt.w.cfg.WatchInterval
+	next := clock.Now().Add(interval)
+	var settle backoff.Timer // a wake's settle, while pending
+	stopSettle := func() {
+		if settle != nil {
+			settle.Stop()
+			settle = nil
+		}
+	}
+	defer stopSettle()
 	var g roundGate
 	for {
+		t := clock.NewTimer(next.Sub(clock.Now()))
+		var settled <-chan time.Time
+		if settle != nil {
+			settled = settle.C()
+		}
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-wt.quit:
+			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
+			next = next.Add(interval)
+			if now := clock.Now(); next.Before(now) {
+				next = now
+			}
 			run, served := g.tick()
 			if served {
-				settle.Stop()
+				stopSettle()
 			}
 			if !run {
 				continue
 			}
 		case <-wt.wake:
+			t.Stop()
 			if g.wake() {
-				settle.Reset(wt.wakeSettle())
+				settle = clock.NewTimer(wt.wakeSettle())
 			}
 			continue
-		case <-settle.C:
+		case <-settled:
+			t.Stop()
+			settle = nil
 			g.settled()
 		}
 		start := time.Now()
@@ -252,6 +274,7 @@ func (wt *watcher) round(parent context.Context) bool {
 				}
 			case provDone:
 				wd.provisioning = false
+				wd.r.tell(seen{started: true})
 			case provReadGroup:
 				wd.provisioning = false
 				news = append(news, wd)
@@ -273,7 +296,7 @@ func (wt *watcher) round(parent context.Context) bool {
 			w.log.Info("flow run was deleted; removing its container group", "flow_run_id", wd.r.id)
 			wt.deliver(wd, outcome{kind: outRunGone})
 		case actKill:
-			wt.startKill(parent, wd)
+			wt.startKill(wd)
 		case actRead:
 			news = append(news, wd)
 		default:
@@ -418,7 +441,6 @@ func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period 
 		wd.nextGet = now
 		return
 	}
-	r.noteContainer(g)
 	if code, done := g.Outcome(); done {
 		wt.deliver(wd, outcome{kind: outExited, code: code, group: g})
 		return
@@ -433,6 +455,7 @@ func (wt *watcher) read(ctx context.Context, wd *watched, now time.Time, period 
 		wt.deliver(wd, outcome{kind: outAbandoned, group: g})
 		return
 	}
+	r.tell(seen{group: g})
 	// Never sooner than the read budget's pace allows.
 	wd.read = true
 	wd.nextGet = later(wt.w.checks(wd.running).next(wd.start, now), now.Add(period))
@@ -459,45 +482,21 @@ func (wt *watcher) deploymentFailed(ctx context.Context, wd *watched) {
 	wt.deliver(wd, outcome{kind: outSubmitFailed, err: wt.w.provisioningFailed(ctx, r, res)})
 }
 
-// startKill removes a Cancelling run's group in the background: a delete
-// waits for Azure, and the round goes on. waitKills joins them.
-func (wt *watcher) startKill(ctx context.Context, wd *watched) {
+// startKill tells a Cancelling run past its grace period to remove its
+// group. The watcher leaves the run alone meanwhile: the run's goroutine
+// either ends it or, when the removal failed, asks to be watched again
+// (killFailed).
+func (wt *watcher) startKill(wd *watched) {
 	wd.killing.Store(true)
-	wt.kills.Add(1)
-	go func() {
-		defer wt.kills.Done()
-		wt.kill(ctx, wd)
-	}()
+	wd.r.tell(seen{kill: true})
 }
 
-// waitKills waits for the kills in progress (they end with ctx).
-func (wt *watcher) waitKills() { wt.kills.Wait() }
-
-// kill removes a Cancelling run's group the prefect-azure way (stop when
-// kept, else delete) and marks the run Cancelled.
-func (wt *watcher) kill(ctx context.Context, wd *watched) {
-	w, r := wt.w, wd.r
-	var err error
-	if r.cfg.KeepGroup {
-		err = r.tgt.client.StopGroup(ctx, r.tgt.rg, r.group)
-	} else {
-		err = r.tgt.client.DeleteGroup(ctx, r.tgt.rg, r.group)
-	}
-	if err != nil && !errors.Is(err, aci.ErrNotFound) {
-		if ctx.Err() == nil {
-			w.runLog(r.id, prefect.LevelWarning, "Could not remove the container group of the cancelled flow run; retrying: "+err.Error())
-		}
+// killFailed puts a run whose group could not be removed back in the
+// rounds, which tell it again.
+func (wt *watcher) killFailed(id string) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if wd, ok := wt.runs[id]; ok {
 		wd.killing.Store(false)
-		return
 	}
-	if errors.Is(err, aci.ErrNotFound) {
-		w.log.Debug("container group already gone on cancellation", "flow_run_id", r.id)
-	}
-	if err := w.markCancelled(ctx, r.id, "Flow run was cancelled; the worker removed its container group."); err != nil {
-		w.log.Warn("marking the flow run cancelled failed; retrying", "flow_run_id", r.id, "err", err)
-		wd.killing.Store(false)
-		return
-	}
-	w.runLog(r.id, prefect.LevelInfo, "Cancelled flow run '"+r.id+"'")
-	wt.deliver(wd, outcome{kind: outCancelled})
 }

@@ -99,7 +99,7 @@ func New(cfg Config) (*Worker, error) {
 	w.red = aci.NewRedactor(w.ownSecrets...)
 	w.log = slog.New(redactHandler{next: cfg.Logger.Handler(), d: w.red, forRun: w.redactorFor}).With("worker", cfg.Name)
 	w.azure = newAzureClients(cfg.Azure, w.log)
-	w.logs = newLogShipper(w.pf, w.log)
+	w.logs = newLogShipper(w.pf, w.log, w.cfg.Clock)
 	w.events = newEventSink(w.pf.EmitEvents, w.log)
 	w.watch = newWatcher(w)
 	w.current = newRunBatcher(w.pf, w.retryTransient)
@@ -211,7 +211,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		ctxDone := ctx.Err() != nil
 		w.watch.stop()
 		loops.Wait()
-		w.watch.waitKills()
 		if ctxDone {
 			w.log.Info("worker stopped; runs in flight keep running and will be re-adopted")
 		}
@@ -223,7 +222,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	loop(w.reconcileLoop)
 	<-ctx.Done()
 	loops.Wait()
-	w.watch.waitKills()
 	w.runs.Wait()
 	w.log.Info("worker stopped; runs in flight keep running and will be re-adopted by the next worker on the pool")
 	return nil
