@@ -4,7 +4,9 @@
 GO      ?= go
 PKG     := github.com/aciworker/aciworker
 DIST    ?= dist
+# PLATFORMS are the image's; dist also has a binary for Apple silicon.
 PLATFORMS := linux/amd64 linux/arm64
+BINARY_PLATFORMS := $(PLATFORMS) darwin/arm64
 
 # The version is the tag (or the commit) of the checkout; the build date is
 # the commit's date, so that a second build gives the same bytes.
@@ -20,7 +22,7 @@ LDFLAGS := -s -w -buildid= \
 # carry it): the same source gives the same binary on any machine.
 BUILDFLAGS := -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'
 
-BINARIES := $(foreach p,$(PLATFORMS),$(DIST)/aciworker_$(subst /,_,$(p)))
+BINARIES := $(foreach p,$(BINARY_PLATFORMS),$(DIST)/aciworker_$(subst /,_,$(p)))
 
 .PHONY: all build dist binaries image reproducible test lint clean FORCE
 
@@ -48,7 +50,7 @@ image: binaries
 
 # Builds everything twice into separate directories, each from an empty
 # build cache of its own (nothing reused from an earlier build, as on a
-# fresh CI machine), and compares the bytes of both binaries and the image.
+# fresh CI machine), and compares the bytes of every binary and the image.
 reproducible:
 	rm -rf $(DIST)/.r1 $(DIST)/.r2
 	@caches=$$(mktemp -d) && trap 'rm -rf "$$caches"' EXIT && \
