@@ -487,6 +487,9 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 	if err := os.WriteFile(filepath.Join(r.cfg.OutDir, "logs", pool+"-prefect-requests.txt"), []byte(reqs.String()), 0o644); err != nil {
 		return row, err
 	}
+	if err := os.WriteFile(filepath.Join(r.cfg.OutDir, "logs", pool+"-prefect-timeline.tsv"), []byte(proxy.timelineSince(start)), 0o644); err != nil {
+		return row, err
+	}
 	row.PeakRSSBytes, row.PeakThreads = watch.Peak()
 	row.CPUSeconds = (end.CPU - idle.CPU).Seconds()
 	wp.stop(20 * time.Second)

@@ -27,7 +27,32 @@ type countingProxy struct {
 
 	mu     sync.Mutex
 	counts map[string]int // "METHOD /path/with/{id}" -> requests
+	// timeline is every request with when it came and how long the server
+	// took over it: where a burst's time goes, as the server saw it.
+	timeline []proxiedRequest
 }
+
+// proxiedRequest is one request through the proxy.
+type proxiedRequest struct {
+	at       time.Time
+	took     time.Duration
+	status   int
+	endpoint string
+}
+
+// statusRecorder keeps the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets the reverse proxy flush through the recorder.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // startCountingProxy forwards every request to apiURL (".../api").
 func startCountingProxy(apiURL string) (*countingProxy, error) {
@@ -53,8 +78,13 @@ func startCountingProxy(apiURL string) (*countingProxy, error) {
 	}
 	p.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p.count(r.Method, r.URL.Path)
-			rp.ServeHTTP(w, r)
+			key := p.count(r.Method, r.URL.Path)
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			at := time.Now()
+			rp.ServeHTTP(rec, r)
+			p.mu.Lock()
+			p.timeline = append(p.timeline, proxiedRequest{at: at, took: time.Since(at), status: rec.status, endpoint: key})
+			p.mu.Unlock()
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 	}
@@ -68,11 +98,27 @@ func startCountingProxy(apiURL string) (*countingProxy, error) {
 	return p, nil
 }
 
-func (p *countingProxy) count(method, path string) {
+func (p *countingProxy) count(method, path string) string {
 	key := method + " " + endpointOf(path)
 	p.mu.Lock()
 	p.counts[key]++
 	p.mu.Unlock()
+	return key
+}
+
+// timelineSince writes the requests that came from start on, one line each:
+// seconds since start, seconds the server took, status, endpoint.
+func (p *countingProxy) timelineSince(start time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	for _, q := range p.timeline {
+		if q.at.Before(start) {
+			continue
+		}
+		fmt.Fprintf(&b, "%.3f\t%.3f\t%d\t%s\n", q.at.Sub(start).Seconds(), q.took.Seconds(), q.status, q.endpoint)
+	}
+	return b.String()
 }
 
 // snapshot is a copy of the counts so far.

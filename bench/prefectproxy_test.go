@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestEndpointOf(t *testing.T) {
@@ -61,6 +62,7 @@ func TestCountingProxy(t *testing.T) {
 	}
 	get("/flow_runs/filter")
 	before := p.snapshot()
+	since := time.Now()
 	get("/flow_runs/3f2b1c4d-1111-2222-3333-444455556666/set_state?x=1")
 	get("/flow_runs/filter")
 	get("/flow_runs/filter")
@@ -75,5 +77,10 @@ func TestCountingProxy(t *testing.T) {
 	}
 	if s := d.String(); !strings.HasPrefix(s, "     2 POST /api/flow_runs/filter\n") {
 		t.Errorf("listing:\n%s", s)
+	}
+	// The timeline has the requests since then, with the server's status.
+	lines := strings.Split(strings.TrimSpace(p.timelineSince(since)), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], "\t418\tPOST /api/flow_runs/{id}/set_state") {
+		t.Errorf("timeline:\n%s", strings.Join(lines, "\n"))
 	}
 }
