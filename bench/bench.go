@@ -499,6 +499,9 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		return row, err
 	}
 	d := after.sub(before)
+	if err := os.WriteFile(filepath.Join(r.cfg.OutDir, "logs", pool+"-arm-requests.txt"), []byte(d.String()), 0o644); err != nil {
+		return row, err
+	}
 	row.ARMReads, row.ARMWrites = d.reads(), d.writes()
 	row.TokenRequests = d.count("token")
 	row.Throttled = d.status(429)

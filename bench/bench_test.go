@@ -269,3 +269,12 @@ func TestWorkerCommand(t *testing.T) {
 		t.Error("unknown worker: no error")
 	}
 }
+
+func TestCountersString(t *testing.T) {
+	t.Parallel()
+	c := counters{"containerGroups.list": {200: 3}, "deployments.put": {201: 4, 429: 1}}
+	want := "     5 deployments.put 201:4 429:1\n     3 containerGroups.list 200:3\n"
+	if got := c.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

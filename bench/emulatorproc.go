@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,6 +149,27 @@ func parseCounters(raw []byte) (counters, error) {
 		}
 	}
 	return c, nil
+}
+
+// String lists the operations, most requested first, with their
+// requests by status.
+func (c counters) String() string {
+	ops := slices.Collect(maps.Keys(c))
+	slices.SortFunc(ops, func(a, b string) int {
+		if d := c.count(b) - c.count(a); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	var b strings.Builder
+	for _, op := range ops {
+		fmt.Fprintf(&b, "%6d %s", c.count(op), op)
+		for _, s := range slices.Sorted(maps.Keys(c[op])) {
+			fmt.Fprintf(&b, " %d:%d", s, c[op][s])
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // sub returns c minus an earlier snapshot.
