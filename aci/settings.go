@@ -74,14 +74,17 @@ type Settings struct {
 
 // Budget and retry defaults. ARM's token buckets per principal and
 // subscription hold 250 reads refilled at 25/s, and 200 writes and 200
-// deletes (counted apart) refilled at 10/s each; staying at 80% of both
-// leaves room for other tools, and a burst of runs still gets its 160
-// deployments at once instead of 8 a second.
+// deletes (counted apart) refilled at 10/s each. Refilling at 80% of ARM's
+// rates leaves room for other tools over time; the write and delete
+// buckets hold as much as ARM's, so that a burst of runs gets its first 200
+// deployments at once (the runs of a burst reach their deployment over
+// tens of seconds anyway, throttled by the Prefect server), and a 429 from
+// a bucket another tool shares pauses every request (Budget.pause).
 const (
 	DefaultReadsPerSecond  = 20
 	DefaultReadBurst       = 200
 	DefaultWritesPerSecond = 8
-	DefaultWriteBurst      = 160
+	DefaultWriteBurst      = 200
 	DefaultMaxRetries      = 6
 	DefaultRetryDelay      = time.Second
 	DefaultMaxRetryDelay   = 60 * time.Second
