@@ -184,7 +184,12 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		// A cut answer (the server or the deadline closed the connection)
+		// says nothing about the state: retryable, not a decode failure.
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}

@@ -123,6 +123,36 @@ func TestDaemon(t *testing.T) {
 	}
 }
 
+// TestCutAnswerRetried: an answer cut short (the connection closed before
+// the body's end) is retried, not taken as a refusal.
+func TestCutAnswerRetried(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	calls := 0
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Content-Length", "100")
+			_, _ = io.WriteString(w, `{"status":`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ACCEPT"}`)
+	}))
+	defer api.Close()
+	c := &client{api: api.URL + "/api", http: api.Client(), backoff: time.Millisecond}
+	if err := c.setState(context.Background(), "run-1", "RUNNING"); err != nil {
+		t.Fatalf("setState: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 {
+		t.Errorf("%d calls, want 2", calls)
+	}
+}
+
 // TestDaemonBounded: a call that cannot get a slot for its Prefect request
 // within the daemon's budget is answered 503 rather than held forever.
 func TestDaemonBounded(t *testing.T) {
