@@ -29,7 +29,7 @@ func main() {
 	sleep := flag.Duration("sleep", 0, "how long the 'flow' runs between Running and Completed")
 	addr := flag.String("serve", "", "run as a daemon on this address (e.g. 127.0.0.1:0) for the emulator's script containers; prints STANDIN_URL=...")
 	apis := flag.String("api-url", "", "with --serve: comma-separated Prefect API URLs the daemon may act on")
-	conc := flag.Int("concurrency", 16, "with --serve: Prefect requests in flight at most")
+	conc := flag.Int("concurrency", 4, "with --serve: Prefect requests in flight at most (each holds one of the server's database connections, 15 by default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
