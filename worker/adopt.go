@@ -156,6 +156,11 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	default:
 		return nil
 	}
+	// A run this process ends while the listing is read is listed as it
+	// was before (e.g. a claim that found its run already over and put
+	// the final state back): adopting it from the listing would act on a
+	// run that is over, and report it Crashed over its final state.
+	listedAt := w.now()
 	var runs []prefect.FlowRun
 	for offset := 0; ; offset += prefectFilterChunk {
 		page, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{
@@ -192,7 +197,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	lk := newLookups(w.pf, w.retryTransient)
 	for i := range runs {
 		fr := runs[i]
-		if w.store.owns(fr.ID) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) || !w.adoptionDue(&fr, now) {
+		if w.store.owns(fr.ID) || w.store.endedSince(fr.ID, listedAt) || !adoptable(&fr, w.cfg.Name, pw.online, now, w.cfg.OrphanAfter) || !w.adoptionDue(&fr, now) {
 			continue
 		}
 		group := ""

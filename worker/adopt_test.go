@@ -155,3 +155,42 @@ func TestAdoptionWithoutProgressBacksOff(t *testing.T) {
 		t.Errorf("runs no longer in flight are remembered: %v %v", w.adoptMemos, w.store.badPIDs)
 	}
 }
+
+// Regression (TestTwoWorkersImpatientOrphanRecovery, once): a run this
+// worker ended while the adoption listing was being read (its claim found
+// the run already over and put the final state back) was adopted from the
+// listing, which still showed this worker's claim, and reported Crashed
+// over its final state. A run dropped since the listing began is skipped.
+func TestNoAdoptionOfARunEndedDuringTheListing(t *testing.T) {
+	t.Parallel()
+	var w *Worker
+	ended := &run{id: "r1"}
+	pf, _ := fakePrefect(t, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/flow_runs/filter"):
+			// The run's goroutine ends while Prefect answers.
+			w.store.take(ended, true)
+			w.store.drop(ended, w.now())
+			io.WriteString(rw, `[{"id":"r1","name":"x","flow_id":"f1","state_type":"PENDING","infrastructure_pid":"r1:g1",
+				"state":{"id":"s1","type":"PENDING","name":"Pending","message":"Claimed by worker 'me'","timestamp":"2026-01-01T00:00:00Z"}}]`)
+		case strings.HasSuffix(r.URL.Path, "/workers/filter"):
+			io.WriteString(rw, `[]`)
+		default:
+			http.NotFound(rw, r)
+		}
+	})
+	var err error
+	if w, err = New(Config{Pool: "p", Name: "me", Prefect: pf}); err != nil {
+		t.Fatal(err)
+	}
+	close(w.synced)
+	if err := w.adoptOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	adopted := w.store.owns("r1")
+	w.runs.Wait()
+	if adopted {
+		t.Error("a run that ended during the listing was adopted from it")
+	}
+}

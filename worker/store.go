@@ -1,6 +1,9 @@
 package worker
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // store holds the runs this process owns: one map and one lock. A run is
 // taken before its goroutine starts and dropped by that goroutine as it
@@ -14,10 +17,14 @@ type store struct {
 	// badPIDs are runs whose malformed infrastructure pid was reported
 	// (once per run), forgotten with runs no longer in flight in the pool.
 	badPIDs map[string]bool
+	// ended is when each run was dropped, forgotten likewise: a listing
+	// read before then shows the run as it was before this process ended
+	// it (see endedSince).
+	ended map[string]time.Time
 }
 
 func newStore(limit int) *store {
-	return &store{runs: map[string]*run{}, limit: limit, badPIDs: map[string]bool{}}
+	return &store{runs: map[string]*run{}, limit: limit, badPIDs: map[string]bool{}, ended: map[string]time.Time{}}
 }
 
 // takeResult says how a take went.
@@ -51,14 +58,16 @@ func (s *store) take(r *run, needSlot bool) takeResult {
 	return taken
 }
 
-// drop gives up r and its slot. Only r's own goroutine calls it, once.
-func (s *store) drop(r *run) {
+// drop gives up r and its slot, at now. Only r's own goroutine calls it,
+// once.
+func (s *store) drop(r *run, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.runs[r.id] != r {
 		return
 	}
 	delete(s.runs, r.id)
+	s.ended[r.id] = now
 	if r.hasSlot && s.limit > 0 {
 		s.used--
 	}
@@ -77,6 +86,14 @@ func (s *store) get(id string) *run {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.runs[id]
+}
+
+// endedSince says whether a run of that id was dropped at t or later.
+func (s *store) endedSince(id string, t time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.ended[id]
+	return ok && !at.Before(t)
 }
 
 // count is the number of runs owned, and of those whose end the observer
@@ -111,6 +128,11 @@ func (s *store) forgetUnlisted(listed map[string]bool) {
 	for id := range s.badPIDs {
 		if !listed[id] {
 			delete(s.badPIDs, id)
+		}
+	}
+	for id := range s.ended {
+		if !listed[id] {
+			delete(s.ended, id)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"sync"
 	"testing"
+	"time"
 )
 
 // Under a limit, submitted runs need a slot and adopted ones take one only
@@ -22,12 +23,12 @@ func TestStoreSlots(t *testing.T) {
 		{"b takes the last slot", func() takeResult { return s.take(b, true) }, taken},
 		{"c finds none", func() takeResult { return s.take(c, true) }, full},
 		{"an adoption goes on without one", func() takeResult { return s.take(adopted, false) }, taken},
-		{"after a's drop c has one", func() takeResult { s.drop(a); s.drop(a); return s.take(c, true) }, taken},
+		{"after a's drop c has one", func() takeResult { s.drop(a, time.Time{}); s.drop(a, time.Time{}); return s.take(c, true) }, taken},
 		{"a stale drop of a replaced run frees nothing", func() takeResult {
-			s.drop(&run{id: "c", hasSlot: true})
+			s.drop(&run{id: "c", hasSlot: true}, time.Time{})
 			return s.take(&run{id: "d"}, true)
 		}, full},
-		{"dropping the slotless adoption frees nothing", func() takeResult { s.drop(adopted); return s.take(&run{id: "d"}, true) }, full},
+		{"dropping the slotless adoption frees nothing", func() takeResult { s.drop(adopted, time.Time{}); return s.take(&run{id: "d"}, true) }, full},
 	}
 	for _, st := range steps {
 		if got := st.do(); got != st.want {
@@ -58,7 +59,7 @@ func TestStoreUnlimitedConcurrent(t *testing.T) {
 			if s.take(r, true) != taken {
 				t.Errorf("run %d not taken", i)
 			}
-			s.drop(r)
+			s.drop(r, time.Time{})
 		}()
 	}
 	wg.Wait()

@@ -326,7 +326,7 @@ func (w *Worker) runLog(runID string, level int, msg string) {
 // adopted, called by the run's goroutine as it returns: the store drops it
 // (and its slot), and its use of its Azure target and its redactor go.
 func (w *Worker) runDone(r *run) {
-	w.store.drop(r)
+	w.store.drop(r, w.now())
 	if r.tgt != nil {
 		w.azure.release(r.tgt)
 	}
