@@ -158,12 +158,18 @@ func (l *Lifecycle) DeploymentFailure(ctx context.Context, res *DeploymentResult
 	if res.Error != nil {
 		reason = res.Error.Error()
 	}
+	stage := "deployment"
 	if g, err := l.c.GetGroup(ctx, l.rg, l.group); err == nil {
 		if why := g.FailureReason(); why != "" && !strings.Contains(reason, why) {
 			reason += " (" + why + ")"
 		}
+		// A pull failure fails the deployment too; which of the two a
+		// round sees first is timing, so the group's pull decides.
+		if g.PullFailed() {
+			stage = "pull"
+		}
 	}
-	return &StartFailure{Stage: "deployment", State: res.ProvisioningState, Reason: reason}
+	return &StartFailure{Stage: stage, State: res.ProvisioningState, Reason: reason}
 }
 
 // Removal is how RemoveGroup removes a container group.
