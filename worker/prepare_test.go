@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aciworker/aciworker/aci"
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/prefectaci"
 )
@@ -292,7 +293,7 @@ func TestSecretRule(t *testing.T) {
 // hidden everywhere.
 func TestRedactionPerRun(t *testing.T) {
 	var buf strings.Builder
-	w := &Worker{ownSecrets: []string{"worker-own-secret"}, store: newStore(0)}
+	w := &Worker{ownSecrets: []string{"worker-own-secret"}, store: newStore(0), cfg: Config{Clock: backoff.System}}
 	w.red = aci.NewRedactor(w.ownSecrets...)
 	log := slog.New(redactHandler{next: slog.NewTextHandler(&buf, nil), d: w.red, forRun: w.redactorFor})
 	w.setRunRedactor("a", "1", "run-a-secret-value")
