@@ -101,9 +101,27 @@ func TestMainProcessIsInit(t *testing.T) {
 	c := start(t, r, Spec{Command: sh("kill -15 $$; kill -9 $$; echo pid $$"), RestartPolicy: RestartNever})
 	st := waitDone(t, c)
 	if r.pidnsRefused.Load() {
-		t.Skip("this machine refuses PID namespaces; containers are contained by their marker")
+		// Contained by its marker instead: checked as without a namespace.
+		assertEndedByOwnSignal(t, c, st)
+		return
 	}
 	if exitOf(st.Current) != 0 || c.Logs(0, false) != "pid 1\n" {
 		t.Fatalf("status %+v logs %q, want exit 0 and pid 1", st.Current, c.Logs(0, false))
+	}
+}
+
+// Without a PID namespace the main process is an ordinary process: the
+// SIGTERM it sends itself ends the container.
+func TestMainProcessWithoutPIDNamespace(t *testing.T) {
+	t.Parallel()
+	r := newRT(t, func(c *Config) { c.NoPIDNamespace = true })
+	c := start(t, r, Spec{Command: sh("kill -15 $$; kill -9 $$; echo pid $$"), RestartPolicy: RestartNever})
+	assertEndedByOwnSignal(t, c, waitDone(t, c))
+}
+
+func assertEndedByOwnSignal(t *testing.T, c *Container, st Status) {
+	t.Helper()
+	if exitOf(st.Current) != 143 || c.Logs(0, false) != "" {
+		t.Fatalf("status %+v logs %q, want exit 143 (SIGTERM) and no output", st.Current, c.Logs(0, false))
 	}
 }
