@@ -32,9 +32,13 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-standin" {
 		os.Exit(standin.Main(os.Args[2:]))
 	}
-	// ACIWORKER_TEST_POSTGRES=1 puts the package's Prefect server on
-	// PostgreSQL, for the issue-sized scale runs SQLite cannot carry.
-	prefecttest.Main(m, prefecttest.Options{Postgres: os.Getenv("ACIWORKER_TEST_POSTGRES") != ""})
+	// The package's shared Prefect server is on PostgreSQL wherever its
+	// server binaries are (CI installs them). A SQLite-backed server shared
+	// by parallel scenarios, their stand-ins all writing states, once left
+	// a CI run's requests unanswered for over a minute (SQLite takes one
+	// writer at a time), and the scenario waiting on it failed.
+	// ACIWORKER_TEST_POSTGRES=1 insists on PostgreSQL.
+	prefecttest.Main(m, prefecttest.Options{Postgres: os.Getenv("ACIWORKER_TEST_POSTGRES") != "" || pgcluster.Available()})
 }
 
 // bed is one end-to-end test bed: the package's Prefect server, an emulator
