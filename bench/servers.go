@@ -109,6 +109,7 @@ func startPrefectServer(ctx context.Context, venv, dir, dbURL string, logger *sl
 		"PREFECT_SERVER_UI_ENABLED=false",
 		"PREFECT_SERVER_LOGGING_LEVEL=WARNING",
 	)
+	cmd.Env = append(cmd.Env, serverPoolEnv()...)
 	p, err := startProc("prefect server", cmd, filepath.Join(dir, "logs", "prefect-server.log"))
 	if err != nil {
 		return nil, err
@@ -134,6 +135,26 @@ func startPrefectServer(ctx context.Context, venv, dir, dbURL string, logger *sl
 	}
 	logger.Info("prefect server ready", "url", s.apiURL, "database", redactDB(dbURL))
 	return s, nil
+}
+
+// The Prefect server's database pool for the bench. SQLAlchemy's
+// defaults (5 connections plus 10 overflow, 30 s wait) gave out first at
+// N = 2 000: requests waited 30 s for a connection and failed with 500,
+// for both workers alike. The cluster allows pgcluster's 500 connections,
+// and the server opens one pool per engine it runs, so 40 + 40 leaves
+// room for several. SQLite ignores these settings.
+const (
+	serverPoolSize     = 40
+	serverPoolOverflow = 40
+)
+
+// serverPoolEnv is the Prefect 3 settings
+// (server.database.sqlalchemy.pool_size, .max_overflow) that size it.
+func serverPoolEnv() []string {
+	return []string{
+		"PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE=" + strconv.Itoa(serverPoolSize),
+		"PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW=" + strconv.Itoa(serverPoolOverflow),
+	}
 }
 
 func (s *prefectServer) stop() { s.proc.stop(15 * time.Second) }
