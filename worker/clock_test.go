@@ -2,10 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/internal/backoff/fakeclock"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
@@ -130,4 +132,71 @@ func TestOrphanAfterOnTheClock(t *testing.T) {
 	if fr := b.waitFinal(id, 2*time.Minute); fr.StateType != prefect.StateCompleted {
 		t.Fatalf("state %s (%s), want COMPLETED", fr.StateType, stateMessage(fr))
 	}
+}
+
+// The start timeout ends a run only on a look at ARM taken after its
+// deadline: here the group starts at once, but every group list fails
+// while the clock passes task_start_timeout_seconds (a worker late to
+// look, as under a slow Prefect or a throttled ARM). The run is not
+// Crashed; once the lists answer again it is seen started. Its container
+// never reports to Prefect (a script that only sleeps), so only the lists
+// can tell.
+func TestStartTimeoutNeedsALookAfterTheDeadline(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	jv := b.jobVars("sleep 1h")
+	jv["image"] = "aciworker/emulator-script:latest"
+	jv["task_start_timeout_seconds"] = 60
+	dep := b.deploy("late-look", t.TempDir(), "flows.py:x", jv)
+	id := b.runDeployment(dep, nil)
+	b.emu.InjectFault(emulator.Fault{Op: "containerGroups.list", Status: 400, Code: "BadRequest", Message: "lists are down", Times: 1 << 30})
+	clk := steppedClock(t)
+	obs := &roundCounter{}
+	b.startWorker(func(c *worker.Config) {
+		c.Clock = clk
+		c.WatchInterval = 100 * time.Millisecond
+		c.Observer = obs
+	})
+	ctx := ctxFor(t, 3*time.Minute)
+	rg := b.emu.Settings().ResourceGroup
+	waitFor(t, 2*time.Minute, "the run's group started", func() (bool, error) {
+		fr, err := b.pf.ReadFlowRun(ctx, id)
+		if err != nil || fr.InfrastructurePID == "" {
+			return false, err
+		}
+		_, name, _ := strings.Cut(fr.InfrastructurePID, ":")
+		g, err := b.az.GetGroup(ctx, rg, name)
+		if err != nil {
+			return false, nil // not created yet
+		}
+		return g.Started(), nil
+	})
+	clk.Advance(2 * time.Minute) // past the deadline, unseen
+	obs.waitRounds(t, 5)
+	if fr, err := b.pf.ReadFlowRun(ctx, id); err != nil || fr.StateType != prefect.StatePending {
+		t.Fatalf("past the deadline with no list: %v %v, want the run still PENDING", stateOf(fr), err)
+	}
+	b.emu.ClearFaults()
+	obs.waitRounds(t, 5)
+	clk.Advance(15 * time.Minute) // past the silent-ARM grace too: it was seen started
+	obs.waitRounds(t, 5)
+	if fr, err := b.pf.ReadFlowRun(ctx, id); err != nil || fr.StateType != prefect.StatePending {
+		t.Fatalf("seen started after the deadline: %v %v, want the run still PENDING", stateOf(fr), err)
+	}
+	// Cancel it to clean up: its container is removed.
+	if _, err := b.pf.SetFlowRunState(ctx, id, prefect.StateCreate{Type: prefect.StateCancelling, Name: "Cancelling"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if fr := b.waitFinal(id, 2*time.Minute); fr.StateType != prefect.StateCancelled {
+		t.Fatalf("state %s (%s), want CANCELLED", fr.StateType, stateMessage(fr))
+	}
+	b.waitClean(time.Minute)
+}
+
+func stateOf(fr *prefect.FlowRun) string {
+	if fr == nil {
+		return "<no run>"
+	}
+	return fr.StateType + " (" + stateMessage(fr) + ")"
 }

@@ -336,7 +336,31 @@ type provObservation struct {
 	DeploymentsKnown bool   // the deployment list answered
 	DeploymentListed bool   // ... and held the run's deployment
 	DeploymentState  string // ... in this provisioning state
-	TimedOut         bool   // task_start_timeout_seconds has passed
+	// StartBy is task_start_timeout_seconds' deadline (zero: none),
+	// ListedAt when the group list that answered was asked for, Now the
+	// round's time.
+	StartBy, ListedAt, Now time.Time
+}
+
+// armSilentGrace is how long past its start deadline a run waits for a
+// group list to answer before it times out unseen: a worker cut off from
+// ARM still ends every run, in the end.
+const armSilentGrace = 10 * time.Minute
+
+// timedOut says whether the run's group failed to start in time: still not
+// started in a group list asked for after the deadline. The deadline alone
+// is not enough: a round whose lists failed, or that a slow Prefect held
+// up, has not looked, and a group that started meanwhile would be reported
+// as never started. Only an ARM silent for armSilentGrace more ends it
+// unseen.
+func (o provObservation) timedOut() bool {
+	if o.StartBy.IsZero() {
+		return false
+	}
+	if o.ListKnown && o.ListedAt.After(o.StartBy) {
+		return true
+	}
+	return o.Now.Sub(o.StartBy) > armSilentGrace
 }
 
 type provVerdict int
@@ -376,7 +400,7 @@ func provisioning(o provObservation) provVerdict {
 			return provReadGroup
 		}
 	}
-	if o.TimedOut {
+	if o.timedOut() {
 		return provTimedOut
 	}
 	return provWait

@@ -331,6 +331,8 @@ func TestRescheduled(t *testing.T) {
 
 func TestProvisioning(t *testing.T) {
 	t.Parallel()
+	deadline := time.Date(2026, 1, 1, 0, 4, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return deadline.Add(d) }
 	for _, tc := range []struct {
 		name string
 		o    provObservation
@@ -342,14 +344,23 @@ func TestProvisioning(t *testing.T) {
 		{"engine reports Running first", provObservation{StateType: prefect.StateRunning, ListKnown: true, InList: true, GroupState: "Creating"}, provDone},
 		{"run cancelled meanwhile", provObservation{StateType: prefect.StateCancelling}, provDone},
 		{"group failed", provObservation{StateType: prefect.StatePending, ListKnown: true, InList: true, GroupState: "Failed"}, provReadGroup},
-		{"failure beats the timeout", provObservation{ListKnown: true, InList: true, GroupState: "Failed", TimedOut: true}, provReadGroup},
+		{"failure beats the timeout", provObservation{ListKnown: true, InList: true, GroupState: "Failed", StartBy: at(0), ListedAt: at(time.Second), Now: at(time.Second)}, provReadGroup},
 		{"not listed yet, deployment running", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Running"}, provWait},
 		{"deployment failed before the group", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Failed"}, provDeployFailed},
 		{"deployment canceled", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Canceled"}, provDeployFailed},
 		{"deployed, group gone", provObservation{ListKnown: true, DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Succeeded"}, provReadGroup},
 		{"deployed, group list failed", provObservation{DeploymentsKnown: true, DeploymentListed: true, DeploymentState: "Succeeded"}, provWait},
-		{"timed out", provObservation{ListKnown: true, InList: true, GroupState: "Creating", TimedOut: true}, provTimedOut},
-		{"timed out unseen", provObservation{TimedOut: true}, provTimedOut},
+		{"no start timeout", provObservation{ListKnown: true, InList: true, GroupState: "Creating", ListedAt: at(time.Hour), Now: at(time.Hour)}, provWait},
+		{"before the deadline", provObservation{ListKnown: true, InList: true, GroupState: "Creating", StartBy: at(0), ListedAt: at(-time.Second), Now: at(-time.Second)}, provWait},
+		{"timed out", provObservation{ListKnown: true, InList: true, GroupState: "Creating", StartBy: at(0), ListedAt: at(time.Second), Now: at(time.Second)}, provTimedOut},
+		{"timed out, not even listed", provObservation{ListKnown: true, StartBy: at(0), ListedAt: at(time.Second), Now: at(time.Second)}, provTimedOut},
+		{"started in a list past the deadline", provObservation{ListKnown: true, InList: true, GroupState: "Succeeded", StartBy: at(0), ListedAt: at(time.Second), Now: at(time.Second)}, provDone},
+		// The worker was late to look: the deadline passed, but no list
+		// asked for since has answered (it failed, or a slow Prefect
+		// read held the round up). Not a start that timed out.
+		{"past the deadline, list failed", provObservation{StartBy: at(0), Now: at(time.Minute)}, provWait},
+		{"past the deadline, list asked before it", provObservation{ListKnown: true, InList: true, GroupState: "Creating", StartBy: at(0), ListedAt: at(-time.Second), Now: at(time.Minute)}, provWait},
+		{"ARM silent too long", provObservation{StartBy: at(0), Now: at(armSilentGrace + time.Second)}, provTimedOut},
 	} {
 		if got := provisioning(tc.o); got != tc.want {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)

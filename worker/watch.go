@@ -222,8 +222,20 @@ func (wt *watcher) round(parent context.Context) bool {
 	ctx, cancel := context.WithTimeout(parent, max(minRoundTimeout, 10*w.cfg.WatchInterval))
 	defer cancel()
 
-	states, gone, prefectOK := wt.prefectStates(ctx, runs)
+	// Prefect and ARM side by side: a slow Prefect must not delay what the
+	// lists observe (a run's start, judged against its deadline).
+	var (
+		states    map[string]prefect.FlowRun
+		gone      map[string]bool
+		prefectOK bool
+		read      = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		states, gone, prefectOK = wt.prefectStates(ctx, runs)
+	}()
 	lists, deps, reads := wt.listTargets(ctx, runs)
+	<-read
 
 	var news, rest, failed []*watched
 	for _, wd := range runs {
@@ -252,14 +264,15 @@ func (wt *watcher) round(parent context.Context) bool {
 				}
 			}
 		}
-		if m, ok := lists[wd.r.tgt.listKey()]; ok {
+		l, listed := lists[wd.r.tgt.listKey()]
+		if listed {
 			o.ListKnown = true
-			g, in := m[wd.r.group]
+			g, in := l.groups[wd.r.group]
 			o.InList, o.Provisioning = in, g.ProvisioningState
 		}
 		if wd.provisioning {
 			po := provObservation{ListKnown: o.ListKnown, InList: o.InList, GroupState: o.Provisioning,
-				TimedOut: !wd.r.startBy.IsZero() && now.After(wd.r.startBy)}
+				StartBy: wd.r.startBy, ListedAt: l.at, Now: now}
 			if o.PrefectKnown && !o.RunMissing {
 				po.StateType = o.StateType
 			}
@@ -349,12 +362,19 @@ func (s *sideBySide) do(f func()) {
 
 func (s *sideBySide) wait() { s.wg.Wait() }
 
+// groupList is one resource group's container groups, by name, and when
+// the list was asked for.
+type groupList struct {
+	groups map[string]aci.GroupSummary
+	at     time.Time
+}
+
 // listTargets lists the container groups of every resource group with runs
 // in flight, and the deployment records of those where a run provisions (a
 // deployment that fails before its group exists shows only there), side by
 // side so that a slow one does not hold up the others. A failed list is
 // missing from the answer; reads is how many were asked.
-func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[string]map[string]aci.GroupSummary, deps map[string]map[string]aci.DeploymentSummary, reads int) {
+func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[string]groupList, deps map[string]map[string]aci.DeploymentSummary, reads int) {
 	targets := map[string]*target{}
 	provisioning := map[string]bool{}
 	for _, wd := range runs {
@@ -364,7 +384,7 @@ func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[
 			provisioning[key] = true
 		}
 	}
-	lists = make(map[string]map[string]aci.GroupSummary, len(targets))
+	lists = make(map[string]groupList, len(targets))
 	deps = make(map[string]map[string]aci.DeploymentSummary, len(provisioning))
 	var mu sync.Mutex
 	reqs := newSideBySide()
@@ -375,6 +395,7 @@ func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[
 	}
 	for key, t := range targets {
 		reqs.do(func() {
+			at := wt.w.now()
 			groups, err := t.client.ListGroups(ctx, t.rg)
 			if err != nil {
 				failed("container groups", t.rg, err)
@@ -385,7 +406,7 @@ func (wt *watcher) listTargets(ctx context.Context, runs []*watched) (lists map[
 				m[g.Name] = g
 			}
 			mu.Lock()
-			lists[key] = m
+			lists[key] = groupList{groups: m, at: at}
 			mu.Unlock()
 		})
 		if !provisioning[key] {
