@@ -2,6 +2,7 @@ package aci
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,35 @@ func (p budgetPolicy) Do(req *policy.Request) (*http.Response, error) {
 		p.b.pause(retryAfter(resp.Header, p.b.clock.Now(), time.Second))
 	}
 	return resp, err
+}
+
+// tryTimeoutPolicy bounds one try of a request from when its budget token
+// is granted: the time it waited in the budget's queue is not Azure's
+// silence. The try's context ends when the answer's body is closed (or at
+// once on an error), as azcore's own try timeout does.
+type tryTimeoutPolicy struct{ d time.Duration }
+
+func (p tryTimeoutPolicy) Do(req *policy.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Raw().Context(), p.d)
+	resp, err := req.Clone(ctx).Next()
+	if err != nil || resp.Body == nil {
+		cancel()
+		return resp, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a try's context once its answer's body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // retryAfter is Azure's back-off hint, or def when it gave none (or 0).

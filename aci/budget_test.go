@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
@@ -173,5 +174,41 @@ func TestRetryAfterDefault(t *testing.T) {
 		if got := retryAfter(tc.hdr, now, 7*time.Second); got != tc.want {
 			t.Errorf("retryAfter(%v) = %v, want %v", tc.hdr, got, tc.want)
 		}
+	}
+}
+
+// A request's try timeout runs from when its budget token is granted: the
+// third of three reads at once waits about 0.5 s in a budget of one read
+// then 4 a second, past a try timeout of 150 ms, and still gets its answer
+// instead of being taken for one Azure did not answer.
+func TestTryTimeoutStartsAfterTheBudget(t *testing.T) {
+	t.Parallel()
+	ft := &fakeTransport{resp: func(_ int32, req *http.Request) *http.Response {
+		return response(req, http.StatusOK, map[string]string{"Content-Type": "application/json"},
+			`{"name":"g","properties":{"provisioningState":"Succeeded"}}`)
+	}}
+	c, err := NewClient("00000000-0000-0000-0000-000000000001", &azfake.TokenCredential{}, Settings{
+		ARMEndpoint: "https://arm.example", Transport: ft, TryTimeout: 150 * time.Millisecond,
+		ReadsPerSecond: 4, ReadBurst: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := c.GetGroup(ctx, "rg", "g")
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("a read queued in the budget: %v", err)
+		}
+	}
+	if n := ft.calls.Load(); n != 3 {
+		t.Errorf("%d requests reached Azure, want 3", n)
 	}
 }

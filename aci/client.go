@@ -218,14 +218,18 @@ func NewClient(subscriptionID string, cred azcore.TokenCredential, s Settings) (
 	if retry.MaxRetryDelay == 0 {
 		retry.MaxRetryDelay = DefaultMaxRetryDelay
 	}
-	retry.TryTimeout = s.tryTimeout()
+	// The try timeout is tryTimeoutPolicy's, after the budget: azcore's
+	// (RetryOptions.TryTimeout) starts before the per-try policies, so a
+	// request queued behind thousands of others for its budget token
+	// would time out unsent and be taken for one Azure did not answer.
+	retry.TryTimeout = 0
 	retry.ShouldRetry = shouldRetry
 	opts := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Cloud:            cfg,
 		Transport:        s.transport(),
 		Retry:            retry,
 		Telemetry:        s.telemetry(),
-		PerRetryPolicies: append([]policy.Policy{budgetPolicy{b}}, s.Policies...),
+		PerRetryPolicies: append([]policy.Policy{budgetPolicy{b}, tryTimeoutPolicy{s.tryTimeout()}}, s.Policies...),
 	}}
 	dc, err := armdeployments.NewDeploymentsClient(subscriptionID, cred, opts)
 	if err != nil {

@@ -38,8 +38,8 @@ type Settings struct {
 	// the default transport; 0 is DefaultResponseHeaderTimeout.
 	ResponseHeaderTimeout time.Duration
 	// TryTimeout bounds each try of an ARM request, whatever the
-	// transport (azcore's RetryOptions.TryTimeout); 0 is
-	// DefaultTryTimeout.
+	// transport, from when the request's budget lets it go (the wait for
+	// a token is not counted); 0 is DefaultTryTimeout.
 	TryTimeout time.Duration
 
 	// ReadsPerSecond and WritesPerSecond set the request budget (token
