@@ -64,7 +64,7 @@ type Config struct {
 	RepoRoot     string // "" -> found from the working directory
 	EmulatorAddr string // default 127.0.0.1:443
 	RowTimeout   time.Duration
-	Settle       time.Duration // idle time before the idle RSS reading
+	Settle       time.Duration // the idle window over which the idle RSS is sampled
 	CleanupWait  time.Duration // how long to wait for the worker's own clean-up after the last run ends
 	Logger       *slog.Logger
 }
@@ -100,7 +100,7 @@ func (c *Config) defaults() error {
 		c.EmulatorAddr = "127.0.0.1:443"
 	}
 	if c.Settle == 0 {
-		c.Settle = 5 * time.Second
+		c.Settle = 30 * time.Second
 	}
 	if c.CleanupWait == 0 {
 		c.CleanupWait = 90 * time.Second
@@ -439,12 +439,11 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 	if err := r.waitWorkerReady(ctx, wp, pool); err != nil {
 		return row, err
 	}
-	select {
-	case <-time.After(r.cfg.Settle):
-	case <-ctx.Done():
-		return row, ctx.Err()
+	idleSamples, err := idleRSS(ctx, watch, r.cfg.Settle)
+	if err != nil {
+		return row, err
 	}
-	row.IdleRSSBytes = watch.Now().RSS
+	row.IdleRSSBytes, row.IdleRSSMaxBytes = median(idleSamples), slices.Max(idleSamples)
 
 	// The pool is paused: create every run first (the server may take a
 	// while), then release them all at once.
@@ -718,4 +717,32 @@ func (r *runner) waitCleanup(ctx context.Context, wp *proc, puts *putTracker, be
 func cheapCommand(daemonURL string, sleep time.Duration) string {
 	vars := "PREFECT__FLOW_RUN_ID,PREFECT_API_URL,PREFECT_API_KEY,PREFECT_API_AUTH_STRING"
 	return fmt.Sprintf("call %s/running %s sleep %s call %s/completed %s", daemonURL, vars, sleep, daemonURL, vars)
+}
+
+// idleRSS samples the idle worker's resident size once a second over the
+// window. One reading at a fixed moment after start-up says little: the
+// start-up rounds, then every poll and heartbeat, raise it and a trim lowers
+// it again, by several megabytes either way, so a single reading depends on
+// where in that cycle it falls.
+func idleRSS(ctx context.Context, watch *procstat.Watcher, window time.Duration) ([]int64, error) {
+	samples := []int64{watch.Now().RSS}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	end := time.After(window)
+	for {
+		select {
+		case <-t.C:
+			samples = append(samples, watch.Now().RSS)
+		case <-end:
+			return samples, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// median is the middle sample (the upper one of an even count).
+func median(xs []int64) int64 {
+	s := slices.Sorted(slices.Values(xs))
+	return s[len(s)/2]
 }

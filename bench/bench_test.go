@@ -278,3 +278,25 @@ func TestCountersString(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   []int64
+		want int64
+	}{
+		{in: []int64{7}, want: 7},
+		{in: []int64{13, 7, 8}, want: 8},
+		{in: []int64{13, 7, 8, 9}, want: 9},
+		{in: []int64{8, 8, 14, 8, 13}, want: 8},
+	}
+	for _, tt := range tests {
+		in := slices.Clone(tt.in)
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %d, want %d", in, got, tt.want)
+		}
+		if !slices.Equal(in, tt.in) {
+			t.Errorf("median reordered its input: %v", tt.in)
+		}
+	}
+}

@@ -32,7 +32,7 @@ func TestSmoke(t *testing.T) {
 		if r.GroupsLeft != 0 {
 			t.Errorf("%s left %d container groups", r.Worker, r.GroupsLeft)
 		}
-		if r.PeakRSSBytes <= 0 || r.IdleRSSBytes <= 0 || r.ARMReads <= 0 || r.ARMWrites <= 0 || r.DeploymentPUTs != 3 {
+		if r.PeakRSSBytes <= 0 || r.IdleRSSBytes <= 0 || r.IdleRSSMaxBytes < r.IdleRSSBytes || r.ARMReads <= 0 || r.ARMWrites <= 0 || r.DeploymentPUTs != 3 {
 			t.Errorf("%s: measurements missing: %+v", r.Worker, r)
 		}
 	}

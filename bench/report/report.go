@@ -20,11 +20,14 @@ type Row struct {
 	N          int    `json:"n"`
 	Throttling bool   `json:"throttling"`
 
-	IdleRSSBytes int64   `json:"idle_rss_bytes"`
-	PeakRSSBytes int64   `json:"peak_rss_bytes"`
-	PeakThreads  int     `json:"peak_threads"`
-	CPUSeconds   float64 `json:"cpu_seconds"` // worker tree, from the first run created to the end of the row
-	CPUPerRun    float64 `json:"cpu_seconds_per_completed_run"`
+	// The median and the highest of one sample a second over the idle
+	// window before the runs are released.
+	IdleRSSBytes    int64   `json:"idle_rss_bytes"`
+	IdleRSSMaxBytes int64   `json:"idle_rss_max_bytes"`
+	PeakRSSBytes    int64   `json:"peak_rss_bytes"`
+	PeakThreads     int     `json:"peak_threads"`
+	CPUSeconds      float64 `json:"cpu_seconds"` // worker tree, from the first run created to the end of the row
+	CPUPerRun       float64 `json:"cpu_seconds_per_completed_run"`
 
 	ARMReads      int     `json:"arm_reads"`
 	ARMWrites     int     `json:"arm_writes"`
@@ -85,6 +88,7 @@ var columns = []struct {
 	{"engine", func(r Row) string { return r.Engine }},
 	{"N", func(r Row) string { return fmt.Sprint(r.N) }},
 	{"idle RSS MB", func(r Row) string { return mb(r.IdleRSSBytes) }},
+	{"idle RSS max MB", func(r Row) string { return mb(r.IdleRSSMaxBytes) }},
 	{"peak RSS MB", func(r Row) string { return mb(r.PeakRSSBytes) }},
 	{"peak threads", func(r Row) string { return fmt.Sprint(r.PeakThreads) }},
 	{"CPU s/run", func(r Row) string { return fmt.Sprintf("%.3f", r.CPUPerRun) }},

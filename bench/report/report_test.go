@@ -14,7 +14,7 @@ import (
 
 func sampleRows() []Row {
 	return []Row{
-		{Worker: "prefect-azure", Engine: "real", N: 10, PeakRSSBytes: 200 << 20, IdleRSSBytes: 126 << 20, ARMReads: 150, Completed: 10, CPUPerRun: 0.5, DeploymentsLeft: 10},
+		{Worker: "prefect-azure", Engine: "real", N: 10, PeakRSSBytes: 200 << 20, IdleRSSBytes: 126 << 20, IdleRSSMaxBytes: 130 << 20, ARMReads: 150, Completed: 10, CPUPerRun: 0.5, DeploymentsLeft: 10},
 		{Worker: "aciworker", Engine: "real", N: 10, PeakRSSBytes: 20 << 20, IdleRSSBytes: 15 << 20, ARMReads: 30, Completed: 10, CPUPerRun: 0.01, PrefectRequestsPerRun: 3.5},
 		{Worker: "prefect-azure", Engine: "standin", N: 100, PeakRSSBytes: 700 << 20, ARMReads: 2500, Completed: 90, Stuck: 10, Notes: "worker exited"},
 		{Worker: "aciworker", Engine: "standin", N: 100, PeakRSSBytes: 25 << 20, ARMReads: 200, Completed: 100},
@@ -28,11 +28,11 @@ func TestTable(t *testing.T) {
 	if len(lines) < 6 {
 		t.Fatalf("table has %d lines:\n%s", len(lines), got)
 	}
-	if !strings.HasPrefix(lines[0], "| worker | engine | N | idle RSS MB | peak RSS MB |") {
+	if !strings.HasPrefix(lines[0], "| worker | engine | N | idle RSS MB | idle RSS max MB | peak RSS MB |") {
 		t.Errorf("header: %s", lines[0])
 	}
 	cells := strings.Split(lines[2], "|")
-	if strings.TrimSpace(cells[1]) != "prefect-azure" || strings.TrimSpace(cells[3]) != "10" || strings.TrimSpace(cells[5]) != "200" {
+	if strings.TrimSpace(cells[1]) != "prefect-azure" || strings.TrimSpace(cells[3]) != "10" || strings.TrimSpace(cells[4]) != "126" || strings.TrimSpace(cells[5]) != "130" || strings.TrimSpace(cells[6]) != "200" {
 		t.Errorf("first row: %s", lines[2])
 	}
 	if !strings.Contains(got, "- prefect-azure, N=100: worker exited") {

@@ -335,29 +335,59 @@ func runStart(f *startOptions, deps cmdDeps) error {
 		}
 		logger.Info("metrics serving", "addr", addr)
 	}
-	go trimWhenIdle(ctx, w.FirstPoll(), logger)
+	go trimWhenIdle(ctx, w.FirstPoll(), w.InFlight, logger)
 	return w.Run(ctx)
 }
 
-// trimWhenIdle gives back what start-up left resident (see trimIdle) once
-// the worker is up: at its first poll, and again after the adoption and
-// reconcile rounds that start with it, whose code is then cold too.
-func trimWhenIdle(ctx context.Context, polled <-chan struct{}, logger *slog.Logger) {
+// trimWhenIdle keeps the idle worker's resident memory down (see
+// trimIdle). What an idle worker has resident is mostly the executable's
+// pages that its rounds touch (a poll, a heartbeat, an adoption or reconcile
+// round): each touch maps its neighbours too, so a round leaves megabytes of
+// code and read-only data mapped that the next round may not need. Measured
+// on a static linux/amd64 build: 7.4 MB right after a trim, back to 13-15 MB
+// within a minute of idle rounds. So while no run is in flight, the loop
+// looks at the resident size every idleCheck and trims when it has grown by
+// trimSlack since the last trim. A check is one read of /proc/self/statm; a
+// trim is a forced collection and two madvise calls; the pages come back
+// from the page cache when touched, without a disk read.
+func trimWhenIdle(ctx context.Context, polled <-chan struct{}, inFlight func() int, logger *slog.Logger) {
 	select {
 	case <-polled:
 	case <-ctx.Done():
 		return
 	}
-	for _, wait := range []time.Duration{0, 5 * time.Second} {
-		t := time.NewTimer(wait)
+	var floor int64
+	trim := func() {
+		if err := trimIdle(); err != nil {
+			logger.Debug("giving back idle memory failed", "err", err)
+		}
+		floor, _ = residentBytes()
+	}
+	trim()
+	t := time.NewTicker(idleCheck)
+	defer t.Stop()
+	for {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
 			return
 		}
-		if err := trimIdle(); err != nil {
-			logger.Debug("giving back start-up memory failed", "err", err)
+		rss, ok := residentBytes()
+		if ok && shouldTrim(inFlight(), rss, floor) {
+			trim()
 		}
 	}
+}
+
+const (
+	idleCheck = 2 * time.Second
+	trimSlack = 1 << 20
+)
+
+// shouldTrim says whether an idle check trims: only with no run in flight
+// (a busy worker's pages are in use, and it is not idle), and only when the
+// resident size grew by trimSlack since the last trim, so a quiet worker is
+// not collected every check.
+func shouldTrim(inFlight int, rss, floor int64) bool {
+	return inFlight == 0 && rss-floor >= trimSlack
 }

@@ -113,3 +113,26 @@ func cleanSpans(r io.Reader, exe string) ([][2]uintptr, error) {
 	flush()
 	return spans, sc.Err()
 }
+
+// residentBytes is the process's resident set size, from /proc/self/statm
+// (its second field, in pages): one small read, cheap enough for a check
+// every few seconds.
+func residentBytes() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	return parseStatm(string(b), os.Getpagesize())
+}
+
+func parseStatm(s string, pageSize int) (int64, bool) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || pages < 0 {
+		return 0, false
+	}
+	return pages * int64(pageSize), true
+}

@@ -93,3 +93,27 @@ func TestCleanSpans(t *testing.T) {
 		})
 	}
 }
+
+func TestParseStatm(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{in: "6051 1838 1201 2010 0 2906 0\n", want: 1838 * 4096, ok: true},
+		{in: "6051", ok: false},
+		{in: "6051 x 1201", ok: false},
+		{in: "6051 -3 1201", ok: false},
+		{in: "", ok: false},
+	}
+	for _, tt := range tests {
+		got, ok := parseStatm(tt.in, 4096)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseStatm(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+	if rss, ok := residentBytes(); !ok || rss <= 0 {
+		t.Errorf("residentBytes() = %d, %v; want this process's resident size", rss, ok)
+	}
+}

@@ -10,3 +10,7 @@ func trimIdle() error {
 	debug.FreeOSMemory()
 	return nil
 }
+
+// residentBytes is unknown here, so the idle loop never trims again after
+// its first trim.
+func residentBytes() (int64, bool) { return 0, false }
