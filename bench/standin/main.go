@@ -29,7 +29,7 @@ func main() {
 	sleep := flag.Duration("sleep", 0, "how long the 'flow' runs between Running and Completed")
 	addr := flag.String("serve", "", "run as a daemon on this address (e.g. 127.0.0.1:0) for the emulator's script containers; prints STANDIN_URL=...")
 	apis := flag.String("api-url", "", "with --serve: comma-separated Prefect API URLs the daemon may act on")
-	conc := flag.Int("concurrency", 4, "with --serve: Prefect requests in flight at most (each holds one of the server's database connections, 15 by default)")
+	conc := flag.Int("concurrency", 8, "with --serve: Prefect requests in flight at most (each holds one of the server's database connections)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -38,7 +38,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "standin: --serve needs --api-url and a positive --concurrency")
 			os.Exit(2)
 		}
-		d := newDaemon(strings.Split(*apis, ","), *conc, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		d := newDaemon(ctx, strings.Split(*apis, ","), *conc, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 		if err := serve(ctx, *addr, d, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "standin:", err)
 			os.Exit(1)

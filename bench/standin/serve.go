@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,27 +33,97 @@ type daemon struct {
 	http    *http.Client
 	// slots bounds the Prefect requests in flight: a release of thousands
 	// of runs must not become thousands of concurrent requests.
-	slots   chan struct{}
-	budget  time.Duration // bounds one call, retries and queueing included
+	slots chan struct{}
+	// budget bounds how long one call waits for its state, under the
+	// script call's own bound (two minutes): a call not answered by then
+	// is told to call again, and finds the same proposal still going.
+	budget  time.Duration
 	backoff time.Duration // first pause between retries
+	life    context.Context
 	log     *slog.Logger
+
+	mu  sync.Mutex
+	ops map[opKey]*op
 }
 
-func newDaemon(allowed []string, concurrency int, log *slog.Logger) *daemon {
+// requestTimeout bounds one Prefect request of the daemon. It is long on
+// purpose: a request given up on is still carried out by the server, so
+// giving up early and sending another only adds to the load that made it
+// slow (at N = 2 000, 30 s timeouts sent thousands of extra proposals to
+// a server already at one full core).
+const requestTimeout = 5 * time.Minute
+
+// opTimeout bounds one proposal, its wait for a slot and its retries
+// included.
+const opTimeout = 10 * time.Minute
+
+// opKey is one state of one flow run on one Prefect API.
+type opKey struct{ api, id, typ string }
+
+// op is one state being set. Every call for the same run and state waits
+// on the same op, so a call that timed out and came again does not send
+// the proposal twice; a set state is remembered, and a failed op is
+// forgotten once told, so the next call tries again.
+type op struct {
+	done chan struct{}
+	err  error
+}
+
+func newDaemon(life context.Context, allowed []string, concurrency int, log *slog.Logger) *daemon {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = concurrency
 	d := &daemon{
-		http:    &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		http:    &http.Client{Transport: tr, Timeout: requestTimeout},
 		slots:   make(chan struct{}, concurrency),
 		budget:  90 * time.Second,
 		backoff: 500 * time.Millisecond,
+		life:    life,
 		log:     log,
+		ops:     map[opKey]*op{},
 	}
 	for _, a := range allowed {
 		d.allowed = append(d.allowed, strings.TrimRight(a, "/"))
 	}
 	return d
 }
+
+// propose returns the op setting k's state, starting it unless one is
+// going or has succeeded.
+func (d *daemon) propose(k opKey, c *client) *op {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o, ok := d.ops[k]; ok {
+		return o
+	}
+	o := &op{done: make(chan struct{})}
+	d.ops[k] = o
+	go func() {
+		ctx, cancel := context.WithTimeout(d.life, opTimeout)
+		defer cancel()
+		o.err = d.setState(ctx, k, c)
+		if o.err != nil {
+			d.mu.Lock()
+			delete(d.ops, k)
+			d.mu.Unlock()
+		}
+		close(o.done)
+	}()
+	return o
+}
+
+// setState sets the state once a slot is free.
+func (d *daemon) setState(ctx context.Context, k opKey, c *client) error {
+	select {
+	case d.slots <- struct{}{}:
+		defer func() { <-d.slots }()
+	case <-ctx.Done():
+		return errBusy
+	}
+	return c.setState(ctx, k.id, k.typ)
+}
+
+// errBusy is an op that found no slot for its Prefect request in time.
+var errBusy = errors.New("busy: no slot for the Prefect request in time")
 
 // callBody is what a script container's call step sends.
 type callBody struct {
@@ -92,17 +163,19 @@ func (d *daemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("env.PREFECT_API_URL %q is not one this stand-in was started for", api), http.StatusForbidden)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), d.budget)
-	defer cancel()
+	k := opKey{api: api, id: id, typ: typ}
+	o := d.propose(k, &client{api: api, key: body.Env["PREFECT_API_KEY"], auth: body.Env["PREFECT_API_AUTH_STRING"], http: d.http, backoff: d.backoff})
+	wait := time.NewTimer(d.budget)
+	defer wait.Stop()
 	select {
-	case d.slots <- struct{}{}:
-		defer func() { <-d.slots }()
-	case <-ctx.Done():
-		http.Error(w, "busy: no slot for the Prefect request in time", http.StatusServiceUnavailable)
+	case <-o.done:
+	case <-wait.C:
+		http.Error(w, "still setting the state; call again", http.StatusServiceUnavailable)
+		return
+	case <-r.Context().Done():
 		return
 	}
-	c := &client{api: api, key: body.Env["PREFECT_API_KEY"], auth: body.Env["PREFECT_API_AUTH_STRING"], http: d.http, backoff: d.backoff}
-	err := c.setState(ctx, id, typ)
+	err := o.err
 	var (
 		perm *permanentError
 		rej  *rejectedError

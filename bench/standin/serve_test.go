@@ -100,7 +100,7 @@ func TestDaemon(t *testing.T) {
 			f := &prefectFake{answers: tc.answers, current: tc.current}
 			api := httptest.NewServer(f)
 			defer api.Close()
-			d := newDaemon([]string{api.URL + "/api/"}, 2, slog.New(slog.DiscardHandler))
+			d := newDaemon(t.Context(), []string{api.URL + "/api/"}, 2, slog.New(slog.DiscardHandler))
 			d.backoff = time.Millisecond
 			env := map[string]string{"PREFECT__FLOW_RUN_ID": "run-1", "PREFECT_API_URL": api.URL + "/api"}
 			for k, v := range tc.env {
@@ -153,11 +153,12 @@ func TestCutAnswerRetried(t *testing.T) {
 	}
 }
 
-// TestDaemonBounded: a call that cannot get a slot for its Prefect request
-// within the daemon's budget is answered 503 rather than held forever.
+// TestDaemonBounded: a call whose state is not set within the daemon's
+// budget (here: no slot for its Prefect request) is answered 503, to call
+// again, rather than held forever.
 func TestDaemonBounded(t *testing.T) {
 	t.Parallel()
-	d := newDaemon([]string{"http://127.0.0.1:9/api"}, 1, slog.New(slog.DiscardHandler))
+	d := newDaemon(t.Context(), []string{"http://127.0.0.1:9/api"}, 1, slog.New(slog.DiscardHandler))
 	d.budget = 10 * time.Millisecond
 	d.slots <- struct{}{} // the only slot is taken
 	body, _ := json.Marshal(callBody{Env: map[string]string{"PREFECT__FLOW_RUN_ID": "run-1", "PREFECT_API_URL": "http://127.0.0.1:9/api"}})
@@ -175,7 +176,7 @@ func TestServe(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, "127.0.0.1:0", newDaemon([]string{"http://x/api"}, 1, slog.New(slog.DiscardHandler)), pw)
+		done <- serve(ctx, "127.0.0.1:0", newDaemon(ctx, []string{"http://x/api"}, 1, slog.New(slog.DiscardHandler)), pw)
 	}()
 	line := make([]byte, 64)
 	n, err := pr.Read(line)
@@ -199,5 +200,57 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestDaemonOneProposalPerState: a call that timed out and comes again
+// while its proposal is still with the server waits for that proposal
+// instead of sending another (a slow server carries out every request it
+// was sent, given up on or not), and once the state is set a further
+// call is answered without asking the server again.
+func TestDaemonOneProposalPerState(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	proposals := 0
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		proposals++
+		mu.Unlock()
+		<-release // a server slower than the daemon's budget
+		_, _ = io.WriteString(w, `{"status":"ACCEPT"}`)
+	}))
+	defer api.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	d := newDaemon(t.Context(), []string{api.URL + "/api"}, 2, slog.New(slog.DiscardHandler))
+	d.budget = 50 * time.Millisecond
+	body, _ := json.Marshal(callBody{Env: map[string]string{"PREFECT__FLOW_RUN_ID": "run-1", "PREFECT_API_URL": api.URL + "/api"}})
+	call := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		d.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/completed", bytes.NewReader(body)))
+		return rec
+	}
+	for i := range 3 {
+		if rec := call(); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("call %d while the server works: answer %d %q, want 503", i, rec.Code, rec.Body.String())
+		}
+	}
+	close(release)
+	d.budget = time.Minute
+	for i := range 2 {
+		if rec := call(); rec.Code != http.StatusOK {
+			t.Fatalf("call %d once the server answered: %d %q, want 200", i, rec.Code, rec.Body.String())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if proposals != 1 {
+		t.Errorf("the server got %d proposals, want 1", proposals)
 	}
 }
