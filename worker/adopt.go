@@ -161,11 +161,18 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	// the final state back): adopting it from the listing would act on a
 	// run that is over, and report it Crashed over its final state.
 	listedAt := w.now()
+	// The runs this process watches are left out by the server: at
+	// thousands in flight, listing them all every pass only to skip them
+	// cost the Prefect server most of a core. One taken after this is
+	// skipped below (owns); one dropped after this, ended by this process,
+	// is listed at the next pass if it is still in flight.
+	watched := w.store.ids()
 	var runs []prefect.FlowRun
 	for offset := 0; ; offset += prefectFilterChunk {
 		page, err := w.pf.FilterFlowRuns(ctx, prefect.FlowRunFilter{
 			WorkPoolNames: []string{w.cfg.Pool},
 			StateTypes:    []string{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling},
+			NotIDs:        watched,
 			Limit:         prefectFilterChunk,
 			Offset:        offset,
 		})
@@ -180,6 +187,14 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 			break
 		}
 	}
+	listed := make(map[string]bool, len(runs)+len(watched))
+	for i := range runs {
+		listed[runs[i].ID] = true
+	}
+	for _, id := range watched {
+		listed[id] = true // in flight, as far as this process knows
+	}
+	w.forgetUnlisted(listed)
 	if len(runs) == 0 {
 		return nil
 	}
@@ -189,11 +204,6 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 		return err
 	}
 	now := w.now()
-	listed := make(map[string]bool, len(runs))
-	for i := range runs {
-		listed[runs[i].ID] = true
-	}
-	w.forgetUnlisted(listed)
 	lk := newLookups(w.pf, w.retryTransient)
 	for i := range runs {
 		fr := runs[i]

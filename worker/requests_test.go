@@ -1,11 +1,17 @@
 package worker_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,4 +142,83 @@ func TestARMReadsPerRun(t *testing.T) {
 		t.Errorf("%d deployment reads, want none", n)
 	}
 	t.Logf("ARM reads: %d for %d runs; by operation: %v", c.Reads()-before.Reads(), runs, c.ByOp)
+}
+
+// adoptionListings records what the adoption passes' listings (the flow
+// run filters by work pool) were answered: how many passes, and how many
+// runs they returned in all.
+type adoptionListings struct {
+	next         http.RoundTripper
+	passes, runs atomic.Int64
+}
+
+func (a *adoptionListings) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/flow_runs/filter") || r.Body == nil {
+		return a.next.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := a.next.RoundTrip(r)
+	if err != nil || !bytes.Contains(body, []byte(`"work_pools"`)) || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(answer))
+	var runs []json.RawMessage
+	if json.Unmarshal(answer, &runs) == nil {
+		a.passes.Add(1)
+		a.runs.Add(int64(len(runs)))
+	}
+	return resp, nil
+}
+
+// The adoption passes do not read the runs this worker watches: the server
+// leaves them out of the listing, which at thousands of runs in flight
+// cost it most of a core every pass.
+func TestAdoptionLeavesOutWatchedRuns(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, prefecttest.Get(t))
+	b.createPool(nil)
+	gate := filepath.Join(t.TempDir(), "gate")
+	dep := b.deploy("watched", t.TempDir(), "flows.py:x", b.jobVars(standinCommand("-until-file", gate)))
+	const runs = 3
+	ids := make([]string, runs)
+	for i := range ids {
+		ids[i] = b.runDeployment(dep, nil)
+	}
+	al := &adoptionListings{next: http.DefaultTransport.(*http.Transport).Clone()}
+	pcfg := prefect.ConfigFromEnv(b.s.Getenv)
+	pcfg.HTTPClient = &http.Client{Transport: al}
+	pf, err := prefect.New(pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.startWorker(func(c *worker.Config) {
+		c.Prefect = pf
+		c.AdoptInterval = 200 * time.Millisecond
+	})
+	for _, id := range ids {
+		b.waitRunning(id, 2*time.Minute)
+	}
+	from := al.passes.Load()
+	waitFor(t, time.Minute, "adoption passes while the runs are watched", func() (bool, error) { return al.passes.Load() >= from+5, nil })
+	if n := al.runs.Load(); n != 0 {
+		t.Errorf("the adoption listings returned %d runs over %d passes, all of them watched by the worker; want none", n, al.passes.Load())
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if fr := b.waitFinal(id, 2*time.Minute); fr.StateType != prefect.StateCompleted {
+			t.Errorf("run %s: %s (%s)", id, fr.StateType, stateMessage(fr))
+		}
+	}
+	b.waitClean(time.Minute)
 }

@@ -81,6 +81,17 @@ func (s *store) owns(id string) bool {
 	return ok
 }
 
+// ids are the ids of the runs owned.
+func (s *store) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.runs))
+	for id := range s.runs {
+		out = append(out, id)
+	}
+	return out
+}
+
 // get is the owned run of that id, nil if none.
 func (s *store) get(id string) *run {
 	s.mu.Lock()
