@@ -514,6 +514,9 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 			lat = append(lat, t.Sub(later(sched, start)).Seconds())
 		}
 	}
+	if err := os.WriteFile(filepath.Join(r.cfg.OutDir, "logs", pool+"-puts.tsv"), []byte(puts.since(start)), 0o644); err != nil {
+		return row, err
+	}
 	row.DeploymentPUTs = len(lat)
 	row.SchedToPUTP50 = report.Percentile(lat, 0.5)
 	row.SchedToPUTP95 = report.Percentile(lat, 0.95)

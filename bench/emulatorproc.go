@@ -288,6 +288,18 @@ func (p *putTracker) collect(ctx context.Context, e *emulatorProc) error {
 	return nil
 }
 
+// since lists each run's first accepted PUT, earliest first: seconds since
+// start and the flow run id, one a line.
+func (p *putTracker) since(start time.Time) string {
+	ids := slices.Collect(maps.Keys(p.first))
+	slices.SortFunc(ids, func(a, b string) int { return p.first[a].Compare(p.first[b]) })
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%.3f\t%s\n", p.first[id].Sub(start).Seconds(), id)
+	}
+	return b.String()
+}
+
 var uuidAtEnd = regexp.MustCompile(`([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 
 // firstDeploymentPUTs maps a flow run id to the time of the first accepted

@@ -32,3 +32,17 @@ func TestAdminReads(t *testing.T) {
 		t.Fatalf("counters with a wrong secret: %v, want a 401", err)
 	}
 }
+
+// The row's PUT log lists each run once, earliest first, in seconds since
+// the release.
+func TestPutTrackerSince(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := putTracker{first: map[string]time.Time{
+		"b": start.Add(2500 * time.Millisecond),
+		"a": start.Add(1200 * time.Millisecond),
+	}}
+	if got, want := p.since(start), "1.200\ta\n2.500\tb\n"; got != want {
+		t.Errorf("since = %q, want %q", got, want)
+	}
+}

@@ -38,6 +38,7 @@ type proxiedRequest struct {
 	took     time.Duration
 	status   int
 	endpoint string
+	run      string // the flow run id in the path, if any
 }
 
 // statusRecorder keeps the status a handler wrote.
@@ -83,7 +84,7 @@ func startCountingProxy(apiURL string) (*countingProxy, error) {
 			at := time.Now()
 			rp.ServeHTTP(rec, r)
 			p.mu.Lock()
-			p.timeline = append(p.timeline, proxiedRequest{at: at, took: time.Since(at), status: rec.status, endpoint: key})
+			p.timeline = append(p.timeline, proxiedRequest{at: at, took: time.Since(at), status: rec.status, endpoint: key, run: flowRunOf(r.URL.Path)})
 			p.mu.Unlock()
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -107,7 +108,9 @@ func (p *countingProxy) count(method, path string) string {
 }
 
 // timelineSince writes the requests that came from start on, one line each:
-// seconds since start, seconds the server took, status, endpoint.
+// seconds since start, seconds the server took, status, endpoint, and the
+// flow run the request is about when its path names one (empty otherwise),
+// so that one run's requests can be followed through a burst.
 func (p *countingProxy) timelineSince(start time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -116,7 +119,7 @@ func (p *countingProxy) timelineSince(start time.Time) string {
 		if q.at.Before(start) {
 			continue
 		}
-		fmt.Fprintf(&b, "%.3f\t%.3f\t%d\t%s\n", q.at.Sub(start).Seconds(), q.took.Seconds(), q.status, q.endpoint)
+		fmt.Fprintf(&b, "%.3f\t%.3f\t%d\t%s\t%s\n", q.at.Sub(start).Seconds(), q.took.Seconds(), q.status, q.endpoint, q.run)
 	}
 	return b.String()
 }
@@ -178,6 +181,20 @@ func (c requestCounts) String() string {
 		fmt.Fprintf(&b, "%6d %s\n", c[k], k)
 	}
 	return b.String()
+}
+
+// flowRunOf is the flow run id a request path names (/flow_runs/{id}/...),
+// or "".
+func flowRunOf(path string) string {
+	_, rest, ok := strings.Cut(path, "/flow_runs/")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	if len(id) != 36 || !uuidRE.MatchString(id) {
+		return ""
+	}
+	return id
 }
 
 var uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)

@@ -78,9 +78,11 @@ func TestCountingProxy(t *testing.T) {
 	if s := d.String(); !strings.HasPrefix(s, "     2 POST /api/flow_runs/filter\n") {
 		t.Errorf("listing:\n%s", s)
 	}
-	// The timeline has the requests since then, with the server's status.
-	lines := strings.Split(strings.TrimSpace(p.timelineSince(since)), "\n")
-	if len(lines) != 3 || !strings.HasSuffix(lines[0], "\t418\tPOST /api/flow_runs/{id}/set_state") {
+	// The timeline has the requests since then, with the server's status
+	// and the flow run a path names.
+	lines := strings.Split(p.timelineSince(since), "\n")
+	if len(lines) != 4 || !strings.HasSuffix(lines[0], "\t418\tPOST /api/flow_runs/{id}/set_state\t3f2b1c4d-1111-2222-3333-444455556666") ||
+		!strings.HasSuffix(lines[1], "\t418\tPOST /api/flow_runs/filter\t") {
 		t.Errorf("timeline:\n%s", strings.Join(lines, "\n"))
 	}
 }
