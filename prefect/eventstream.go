@@ -23,6 +23,32 @@ type FlowRunState struct {
 	Occurred  time.Time
 }
 
+// FlowRunState is the state change e announces; ok is false for any other
+// event (a heartbeat, another resource's event).
+func (e Event) FlowRunState() (st FlowRunState, ok bool) {
+	id, ok := strings.CutPrefix(e.Resource["prefect.resource.id"], flowRunResource)
+	typ := e.Resource["prefect.state-type"]
+	if !ok || typ == "" || !strings.HasPrefix(e.Event, flowRunResource) {
+		return FlowRunState{}, false
+	}
+	return FlowRunState{FlowRunID: id, StateType: typ, StateName: e.Resource["prefect.state-name"], Occurred: e.Occurred}, true
+}
+
+// RelatedTo returns the id and name of the resource related to e in role
+// (e.g. "work-pool": a flow run's pool, whose resource id is
+// "prefect.work-pool.<id>"); ok is false when e names none.
+func (e Event) RelatedTo(role string) (id, name string, ok bool) {
+	for _, r := range e.Related {
+		if r["prefect.resource.role"] != role {
+			continue
+		}
+		if id, ok := strings.CutPrefix(r["prefect.resource.id"], "prefect."+role+"."); ok {
+			return id, r["prefect.resource.name"], true
+		}
+	}
+	return "", "", false
+}
+
 // StreamOptions bounds a subscription to the event stream.
 type StreamOptions struct {
 	// MaxFailures is how many connections in a row may fail (refused,
@@ -60,18 +86,25 @@ const (
 	flowRunResource = "prefect.flow-run."
 )
 
-// StreamFlowRunStates follows the state changes of every flow run over
-// the server's event stream (the websocket at /events/out, the one
-// Prefect's own PrefectEventSubscriber reads) and calls fn with each, in
-// the order they come, until ctx ends or the stream cannot be had. It
-// reconnects after a drop; it returns the last error once MaxFailures
-// connections in a row failed, at once when the server refuses it (errors
-// then wrap ErrStreamRefused), and ctx's error when ctx ends.
+// streamedResources are the resources whose events the stream asks for:
+// flow runs' state changes, and the status changes of work pools and work
+// queues (a pool or queue resumed).
+var streamedResources = []string{flowRunResource, "prefect.work-pool.", "prefect.work-queue."}
+
+// StreamEvents follows the events of flow runs, work pools and work
+// queues over the server's event stream (the websocket at /events/out, the
+// one Prefect's own PrefectEventSubscriber reads) and calls fn with each, in
+// the order they come, until ctx ends or the stream cannot be had. The
+// server applies no filter on related resources to live events, so a
+// caller that wants one pool's events filters them itself. It reconnects
+// after a drop; it returns the last error once MaxFailures connections in a
+// row failed, at once when the server refuses it (errors then wrap
+// ErrStreamRefused), and ctx's error when ctx ends.
 //
 // Events are hints: a dropped connection loses those sent meanwhile
 // (no backfill is asked for), so callers keep their own polling as the
 // source of truth.
-func (c *Client) StreamFlowRunStates(ctx context.Context, opts StreamOptions, fn func(FlowRunState)) error {
+func (c *Client) StreamEvents(ctx context.Context, opts StreamOptions, fn func(Event)) error {
 	if opts.MaxFailures <= 0 {
 		opts.MaxFailures = defaultStreamFailures
 	}
@@ -118,7 +151,7 @@ func (c *Client) streamURL() string {
 
 // streamOnce runs one connection to its end; delivered reports whether
 // any event came.
-func (c *Client) streamOnce(ctx context.Context, opts StreamOptions, fn func(FlowRunState)) (delivered bool, err error) {
+func (c *Client) streamOnce(ctx context.Context, opts StreamOptions, fn func(Event)) (delivered bool, err error) {
 	conn, err := c.dialStream(ctx)
 	if err != nil {
 		return false, err
@@ -163,23 +196,13 @@ func (c *Client) streamOnce(ctx context.Context, opts StreamOptions, fn func(Flo
 		}
 		var msg struct {
 			Type  string `json:"type"`
-			Event struct {
-				Event    string            `json:"event"`
-				Occurred time.Time         `json:"occurred"`
-				Resource map[string]string `json:"resource"`
-			} `json:"event"`
+			Event Event  `json:"event"`
 		}
 		if err := json.Unmarshal(data, &msg); err != nil || msg.Type != "event" {
 			continue // not an event, or one of another shape: not ours
 		}
 		delivered = true
-		ev := msg.Event
-		id, ok := strings.CutPrefix(ev.Resource["prefect.resource.id"], flowRunResource)
-		st := ev.Resource["prefect.state-type"]
-		if !ok || st == "" || !strings.HasPrefix(ev.Event, flowRunResource) {
-			continue // a heartbeat, or another resource's event
-		}
-		fn(FlowRunState{FlowRunID: id, StateType: st, StateName: ev.Resource["prefect.state-name"], Occurred: ev.Occurred})
+		fn(msg.Event)
 	}
 }
 
@@ -246,8 +269,8 @@ func (c *Client) dialStream(ctx context.Context) (*websocket.Conn, error) {
 		"backfill": false,
 		"filter": map[string]any{
 			"occurred": map[string]any{"since": now.Add(-time.Minute), "until": now.AddDate(1, 0, 0)},
-			"event":    map[string]any{"prefix": []string{flowRunResource}},
-			"resource": map[string]any{"id_prefix": []string{flowRunResource}},
+			"event":    map[string]any{"prefix": streamedResources},
+			"resource": map[string]any{"id_prefix": streamedResources},
 		},
 	}
 	if err := writeJSON(hctx, conn, filter); err != nil {

@@ -111,9 +111,11 @@ func streamClient(t *testing.T, s *streamServer, mut func(*Config)) *Client {
 
 var quickStream = StreamOptions{MaxFailures: 3, Backoff: backoff.Policy{Initial: time.Millisecond}}
 
-// The client authenticates, asks for flow-run events with an open-ended
-// window and no backfill, and hands on state changes only.
-func TestStreamFlowRunStates(t *testing.T) {
+// The client authenticates, asks for the events of flow runs, work pools
+// and work queues with an open-ended window and no backfill, and hands each
+// event on; a flow run's state change reads as one, and a related resource
+// by its role.
+func TestStreamEvents(t *testing.T) {
 	t.Parallel()
 	var s *streamServer
 	s = newStreamServer(t, func(ctx context.Context, c *websocket.Conn) {
@@ -128,28 +130,50 @@ func TestStreamFlowRunStates(t *testing.T) {
 		}})
 		send(ctx, c, map[string]string{"type": "something-else"})
 		send(ctx, c, stateEvent("r1", "Running", "RUNNING"))
-		send(ctx, c, stateEvent("r1", "Completed", "COMPLETED"))
+		scheduled := stateEvent("r2", "Scheduled", "SCHEDULED")
+		scheduled["event"].(map[string]any)["related"] = []map[string]string{
+			{"prefect.resource.id": "prefect.flow.f", "prefect.resource.role": "flow", "prefect.resource.name": "x"},
+			{"prefect.resource.id": "prefect.work-pool.p", "prefect.resource.role": "work-pool", "prefect.resource.name": "pool"},
+		}
+		send(ctx, c, scheduled)
 		<-ctx.Done()
 	})
 	c := streamClient(t, s, func(cfg *Config) { cfg.AuthString = "admin:pw"; cfg.UserAgent = "aciworker/test" })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var got []FlowRunState
-	err := c.StreamFlowRunStates(ctx, quickStream, func(st FlowRunState) {
-		got = append(got, st)
-		if len(got) == 2 {
+	var got []Event
+	err := c.StreamEvents(ctx, quickStream, func(ev Event) {
+		got = append(got, ev)
+		if len(got) == 4 {
 			cancel()
 		}
 	})
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("StreamFlowRunStates = %v, want context.Canceled", err)
+		t.Fatalf("StreamEvents = %v, want context.Canceled", err)
+	}
+	var names []string
+	var states []FlowRunState
+	for _, ev := range got {
+		names = append(names, ev.Event)
+		if st, ok := ev.FlowRunState(); ok {
+			states = append(states, st)
+		}
+	}
+	if want := "[prefect.flow-run.heartbeat prefect.work-pool.ready prefect.flow-run.Running prefect.flow-run.Scheduled]"; fmt.Sprint(names) != want {
+		t.Fatalf("events %v, want %s", names, want)
 	}
 	want := []FlowRunState{
 		{FlowRunID: "r1", StateType: "RUNNING", StateName: "Running", Occurred: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{FlowRunID: "r1", StateType: "COMPLETED", StateName: "Completed", Occurred: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{FlowRunID: "r2", StateType: "SCHEDULED", StateName: "Scheduled", Occurred: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("states %+v, want %+v", got, want)
+	if fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Fatalf("states %+v, want %+v", states, want)
+	}
+	if id, name, ok := got[3].RelatedTo("work-pool"); id != "p" || name != "pool" || !ok {
+		t.Errorf("related work pool = %q %q %v", id, name, ok)
+	}
+	if _, _, ok := got[2].RelatedTo("work-pool"); ok {
+		t.Errorf("an event without related resources names a work pool")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,7 +192,7 @@ func TestStreamFlowRunStates(t *testing.T) {
 	if err != nil || time.Until(until) < 300*24*time.Hour {
 		t.Errorf("filter window ends %v (%v): the server would drop every live event after it", until, err)
 	}
-	if fmt.Sprint(inner["event"]) != "map[prefix:[prefect.flow-run.]]" {
+	if fmt.Sprint(inner["event"]) != "map[prefix:[prefect.flow-run. prefect.work-pool. prefect.work-queue.]]" {
 		t.Errorf("event filter %v", inner["event"])
 	}
 }
@@ -194,9 +218,9 @@ func TestStreamReconnectsThenGivesUp(t *testing.T) {
 	connected, states := 0, 0
 	opts := quickStream
 	opts.Connected = func() { connected++ }
-	err := c.StreamFlowRunStates(ctx, opts, func(FlowRunState) { states++ })
+	err := c.StreamEvents(ctx, opts, func(Event) { states++ })
 	if err == nil || errors.Is(err, ErrStreamRefused) || ctx.Err() != nil {
-		t.Fatalf("StreamFlowRunStates = %v, want a give-up after 3 failures", err)
+		t.Fatalf("StreamEvents = %v, want a give-up after 3 failures", err)
 	}
 	if connected != 4 || states != 1 {
 		t.Fatalf("%d connections, %d states; want 4 and 1", connected, states)
@@ -213,7 +237,7 @@ func TestStreamRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := streamClient(t, s, func(cfg *Config) { cfg.AuthString = "admin:wrong-secret" })
-	err := c.StreamFlowRunStates(ctx, quickStream, func(FlowRunState) {})
+	err := c.StreamEvents(ctx, quickStream, func(Event) {})
 	if !errors.Is(err, ErrStreamRefused) || strings.Contains(err.Error(), "wrong-secret") {
 		t.Fatalf("refused auth: %v, want ErrStreamRefused without the secret", err)
 	}
@@ -224,7 +248,7 @@ func TestStreamRefused(t *testing.T) {
 		t.Fatalf("%d connections, want 1: a refusal is final", conns)
 	}
 	missing := streamClient(t, s, func(cfg *Config) { cfg.APIURL = s.srv.URL + "/elsewhere" })
-	if err := missing.StreamFlowRunStates(ctx, quickStream, func(FlowRunState) {}); !errors.Is(err, ErrStreamRefused) {
+	if err := missing.StreamEvents(ctx, quickStream, func(Event) {}); !errors.Is(err, ErrStreamRefused) {
 		t.Fatalf("no such route: %v, want ErrStreamRefused", err)
 	}
 }

@@ -288,7 +288,8 @@ type Log struct {
 	TaskRunID string    `json:"task_run_id"`
 }
 
-// Event is a Prefect event for POST /events.
+// Event is a Prefect event: one sent with POST /events, or one the event
+// stream delivers.
 type Event struct {
 	ID       string              `json:"id"`
 	Occurred time.Time           `json:"occurred"`

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -404,4 +405,44 @@ func provisioning(o provObservation) provVerdict {
 		return provTimedOut
 	}
 	return provWait
+}
+
+// pollWake decides whether an event from Prefect's stream means runs of
+// this worker's pool (and queues; none means all) may be due now, so that
+// a poll should not wait out its interval: the pool or one of its queues
+// resumed (or otherwise changed status), or a run of it became Scheduled
+// (created, retried, handed back). A run the scheduler service made ahead
+// of time (tag auto-scheduled) is due later and the regular polls, which
+// look PREFETCH ahead, find it in time.
+func pollWake(ev prefect.Event, poolID string, queues []string) bool {
+	if poolID == "" {
+		return false
+	}
+	switch ev.Event {
+	case "prefect.work-pool.ready", "prefect.work-pool.not-ready":
+		return ev.Resource["prefect.resource.id"] == "prefect.work-pool."+poolID
+	case "prefect.work-queue.ready", "prefect.work-queue.not-ready":
+		pool, _, _ := ev.RelatedTo("work-pool")
+		return pool == poolID && queueWanted(ev.Resource["prefect.resource.name"], queues)
+	}
+	st, ok := ev.FlowRunState()
+	if !ok || st.StateType != prefect.StateScheduled {
+		return false
+	}
+	if pool, _, _ := ev.RelatedTo("work-pool"); pool != poolID {
+		return false
+	}
+	if _, queue, ok := ev.RelatedTo("work-queue"); ok && !queueWanted(queue, queues) {
+		return false
+	}
+	for _, r := range ev.Related {
+		if r["prefect.resource.id"] == "prefect.tag.auto-scheduled" {
+			return false
+		}
+	}
+	return true
+}
+
+func queueWanted(name string, queues []string) bool {
+	return len(queues) == 0 || slices.Contains(queues, name)
 }

@@ -447,3 +447,63 @@ func TestNextPollPage(t *testing.T) {
 		}
 	}
 }
+
+// A poll is woken by its own pool resumed, by a queue of it resumed that
+// it polls, and by a run of it scheduled now; not by other pools', queues'
+// or states' events, nor by the runs the scheduler makes ahead of time.
+func TestPollWake(t *testing.T) {
+	t.Parallel()
+	pool := func(id string) map[string]string {
+		return map[string]string{"prefect.resource.id": "prefect.work-pool." + id, "prefect.resource.role": "work-pool", "prefect.resource.name": "pool-" + id}
+	}
+	queue := func(name string) map[string]string {
+		return map[string]string{"prefect.resource.id": "prefect.work-queue.q-" + name, "prefect.resource.role": "work-queue", "prefect.resource.name": name}
+	}
+	tag := func(name string) map[string]string {
+		return map[string]string{"prefect.resource.id": "prefect.tag." + name, "prefect.resource.role": "tag"}
+	}
+	runEvent := func(name, typ string, related ...map[string]string) prefect.Event {
+		return prefect.Event{Event: "prefect.flow-run." + name, Resource: map[string]string{
+			"prefect.resource.id": "prefect.flow-run.r1", "prefect.state-name": name, "prefect.state-type": typ,
+		}, Related: related}
+	}
+	poolEvent := func(status, id string) prefect.Event {
+		return prefect.Event{Event: "prefect.work-pool." + status, Resource: map[string]string{"prefect.resource.id": "prefect.work-pool." + id}}
+	}
+	queueEvent := func(status, name, poolID string) prefect.Event {
+		return prefect.Event{Event: "prefect.work-queue." + status, Resource: map[string]string{"prefect.resource.id": "prefect.work-queue.q-" + name, "prefect.resource.name": name},
+			Related: []map[string]string{pool(poolID)}}
+	}
+	for _, tc := range []struct {
+		name   string
+		ev     prefect.Event
+		poolID string
+		queues []string
+		want   bool
+	}{
+		{"our pool resumed", poolEvent("ready", "p"), "p", nil, true},
+		{"our pool resumed without a worker online", poolEvent("not-ready", "p"), "p", nil, true},
+		{"our pool paused", poolEvent("paused", "p"), "p", nil, false},
+		{"another pool resumed", poolEvent("ready", "other"), "p", nil, false},
+		{"the pool is not known yet", poolEvent("ready", "p"), "", nil, false},
+		{"a queue of ours resumed", queueEvent("ready", "default", "p"), "p", nil, true},
+		{"a queue we poll resumed", queueEvent("ready", "fast", "p"), "p", []string{"fast"}, true},
+		{"a queue we do not poll resumed", queueEvent("ready", "slow", "p"), "p", []string{"fast"}, false},
+		{"a queue of another pool resumed", queueEvent("ready", "default", "other"), "p", nil, false},
+		{"a queue paused", queueEvent("paused", "default", "p"), "p", nil, false},
+		{"a run of ours scheduled", runEvent("Scheduled", "SCHEDULED", pool("p"), queue("default")), "p", nil, true},
+		{"a run of ours late", runEvent("Late", "SCHEDULED", pool("p")), "p", nil, true},
+		{"a run of ours to retry", runEvent("AwaitingRetry", "SCHEDULED", pool("p"), tag("etl")), "p", nil, true},
+		{"a run in a queue we poll", runEvent("Scheduled", "SCHEDULED", pool("p"), queue("fast")), "p", []string{"fast"}, true},
+		{"a run in a queue we do not poll", runEvent("Scheduled", "SCHEDULED", pool("p"), queue("slow")), "p", []string{"fast"}, false},
+		{"a run of another pool", runEvent("Scheduled", "SCHEDULED", pool("other")), "p", nil, false},
+		{"a run of no pool", runEvent("Scheduled", "SCHEDULED"), "p", nil, false},
+		{"a run the scheduler made ahead", runEvent("Scheduled", "SCHEDULED", pool("p"), tag("auto-scheduled")), "p", nil, false},
+		{"a run of ours running", runEvent("Running", "RUNNING", pool("p")), "p", nil, false},
+		{"a run of ours claimed", runEvent("Pending", "PENDING", pool("p")), "p", nil, false},
+	} {
+		if got := pollWake(tc.ev, tc.poolID, tc.queues); got != tc.want {
+			t.Errorf("%s: pollWake = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

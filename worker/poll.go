@@ -15,8 +15,11 @@ const pollPage = 200
 // maxPollPages bounds the pages one poll reads: 2 000 runs.
 const maxPollPages = 10
 
+// pollLoop polls every QueryInterval, and soon after Prefect announces runs
+// that may be due (pollWake): a run released between two polls then waits
+// for the announcement, not for the interval.
 func (w *Worker) pollLoop(ctx context.Context) {
-	w.every(ctx, w.cfg.QueryInterval, true, func(ctx context.Context) error {
+	w.everyOrWoken(ctx, w.cfg.QueryInterval, true, w.pollWake, func(ctx context.Context) error {
 		return w.pollOnce(ctx)
 	})
 }

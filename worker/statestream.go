@@ -8,22 +8,33 @@ import (
 	"github.com/aciworker/aciworker/prefect"
 )
 
-// followStates listens to Prefect's event stream for the state changes of
-// the runs being watched, so that a run's final state is known (and
-// counted) when Prefect announces it rather than at the next watch round,
-// and that round comes sooner. The round stays the source of truth: an
+// followEvents listens to Prefect's event stream. State changes of the
+// runs being watched make a run's final state known (and counted) when
+// Prefect announces it rather than at the next watch round, and bring that
+// round sooner; a pool resumed or a run of the pool scheduled wakes the
+// poller (pollWake). The rounds and polls stay the source of truth: an
 // event missed while the stream is down only costs that promptness. When
 // the stream cannot be had, the worker says so once and goes on with the
-// rounds alone.
-func (w *Worker) followStates(ctx context.Context) {
-	err := w.pf.StreamFlowRunStates(ctx, prefect.StreamOptions{
+// rounds and polls alone.
+func (w *Worker) followEvents(ctx context.Context) {
+	err := w.pf.StreamEvents(ctx, prefect.StreamOptions{
 		Connected: func() { w.log.Debug("following flow run states over Prefect's event stream") },
-	}, w.watch.notice)
+	}, func(ev prefect.Event) {
+		if st, ok := ev.FlowRunState(); ok {
+			w.watch.notice(st)
+		}
+		if pool, _ := w.poolSnapshot(); pool != nil && pollWake(ev, pool.ID, w.cfg.Queues) {
+			select {
+			case w.pollWake <- struct{}{}:
+			default: // a wake is already pending
+			}
+		}
+	})
 	if ctx.Err() != nil {
 		return
 	}
-	w.log.Warn("Prefect's event stream is unavailable; final states are seen by the watch round alone",
-		"watch_interval", w.cfg.WatchInterval, "err", err)
+	w.log.Warn("Prefect's event stream is unavailable; final states are seen by the watch round alone, and scheduled runs by the polls alone",
+		"watch_interval", w.cfg.WatchInterval, "query_interval", w.cfg.QueryInterval, "err", err)
 }
 
 // notice takes a state change Prefect announced. A run of this worker

@@ -58,6 +58,7 @@ type Worker struct {
 
 	lastPoll   atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled     chan struct{} // closed by the first poll Prefect answered
+	pollWake   chan struct{} // an event says runs may be due: poll soon (one pending at most)
 	pollOnce1  sync.Once
 	runs       sync.WaitGroup
 	typeWarned atomic.Bool
@@ -77,6 +78,7 @@ func New(cfg Config) (*Worker, error) {
 		adoptMemos: map[string]adoptMemo{},
 		synced:     make(chan struct{}),
 		polled:     make(chan struct{}),
+		pollWake:   make(chan struct{}, 1),
 	}
 	for _, kv := range cfg.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -202,7 +204,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); w.watch.loop(watchCtx) }()
 	streamDone := make(chan struct{})
-	go func() { defer close(streamDone); w.followStates(watchCtx) }()
+	go func() { defer close(streamDone); w.followEvents(watchCtx) }()
 	defer func() { stopWatch(); <-watchDone; <-streamDone }()
 	if w.cfg.RunOnce {
 		w.adoptOnce(ctx)
@@ -233,6 +235,24 @@ const loopJitter = 0.3
 // every runs f every interval (with Prefect's 30 % jitter) until ctx ends;
 // a failing f backs off up to 4 intervals, as Prefect's service loops do.
 func (w *Worker) every(ctx context.Context, interval time.Duration, immediately bool, f func(context.Context) error) {
+	w.everyOrWoken(ctx, interval, immediately, nil, f)
+}
+
+// wakeSettle is how long a woken loop waits before it runs: the events of
+// a burst (a pool resumed, runs created one by one) then cost one run of
+// f, not one each.
+const wakeSettle = 200 * time.Millisecond
+
+// minWokenGap is the least time from one run of f to a run brought forward
+// by a wake, so that a stream of events cannot make a loop spin.
+const minWokenGap = time.Second
+
+// everyOrWoken is every, with f also run soon after a wake: the interval
+// stays the bound when no wake comes (the event stream is down, or quiet),
+// and the next interval counts from the woken run. A loop whose f fails
+// backs off and does not listen to wakes meanwhile, so that a server in
+// trouble is not asked more often.
+func (w *Worker) everyOrWoken(ctx context.Context, interval time.Duration, immediately bool, wake <-chan struct{}, f func(context.Context) error) {
 	failures := 0
 	if !immediately {
 		if !w.sleep(ctx, jitter(interval)) {
@@ -240,19 +260,46 @@ func (w *Worker) every(ctx context.Context, interval time.Duration, immediately 
 		}
 	}
 	for ctx.Err() == nil {
+		began := w.now()
 		if err := f(ctx); err != nil {
 			failures++
 		} else {
 			failures = 0
 		}
 		d := jitter(interval)
+		listen := wake
 		if failures > 0 {
 			d = min(d*time.Duration(1<<min(failures, 2)), 4*interval)
+			listen = nil
 		}
-		if !w.sleep(ctx, d) {
+		if !w.sleepOrWake(ctx, d, listen, began) {
 			return
 		}
 	}
+}
+
+// sleepOrWake waits d, or a wake and then wakeSettle (longer if the last
+// run, which began at began, was less than minWokenGap ago), on the
+// worker's clock; false means ctx ended first. Wakes that come during the
+// settle are served by the same run.
+func (w *Worker) sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}, began time.Time) bool {
+	t := w.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	case <-wake:
+	}
+	if !w.sleep(ctx, max(wakeSettle, minWokenGap-w.now().Sub(began))) {
+		return false
+	}
+	select {
+	case <-wake:
+	default:
+	}
+	return true
 }
 
 func jitter(d time.Duration) time.Duration {
