@@ -43,6 +43,21 @@ func (l *lookups) flow(ctx context.Context, id string) (*prefect.Flow, error) {
 	return sharedRead(ctx, l, l.flows, id, l.pf.ReadFlow)
 }
 
+// warmFlow starts reading a flow in the background unless the batch has
+// already: a submission reads its flow right after its claim is answered,
+// and in a burst that read would queue at the server behind every other
+// run's claim, holding up all of them. Read along with the deployment,
+// before the claims go out, it is there when they come back. Its answer,
+// an error included, is the batch's, as if read after the claim.
+func (l *lookups) warmFlow(ctx context.Context, id string) {
+	l.mu.Lock()
+	_, started := l.flows[id]
+	l.mu.Unlock()
+	if !started {
+		go l.flow(ctx, id) // the answer is kept for the runs that ask
+	}
+}
+
 // sharedRead is shared with a read by id that retries transient errors.
 func sharedRead[T any](ctx context.Context, l *lookups, m map[string]*lookup[T], id string, read func(context.Context, string) (T, error)) (T, error) {
 	return shared(ctx, &l.mu, m, id, func(ctx context.Context) (v T, err error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type countingTransport struct {
 	mu   sync.Mutex
 	n    map[string]int
 	ok   map[string]int
+	// seq is every request sent ("> key") and answered ("< key"), in order.
+	seq []string
 }
 
 var idInPath = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
@@ -37,14 +40,23 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	key := r.Method + " " + idInPath.ReplaceAllString(route, "{id}")
 	c.mu.Lock()
 	c.n[key]++
+	c.seq = append(c.seq, "> "+key)
 	c.mu.Unlock()
 	resp, err := c.next.RoundTrip(r)
+	c.mu.Lock()
+	c.seq = append(c.seq, "< "+key)
 	if err == nil && resp.StatusCode < 300 {
-		c.mu.Lock()
 		c.ok[key]++
-		c.mu.Unlock()
 	}
+	c.mu.Unlock()
 	return resp, err
+}
+
+// index is where entry first comes in the sequence, -1 if nowhere.
+func (c *countingTransport) index(entry string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Index(c.seq, entry)
 }
 
 func (c *countingTransport) counts() (all, ok map[string]int) {
@@ -56,7 +68,9 @@ func (c *countingTransport) counts() (all, ok map[string]int) {
 // The Prefect requests a burst of runs costs: runs found by one poll share
 // one read of their deployment and one of their flow, and a run that was
 // never final has its claim checked without reading its state history
-// (the claim checks of concurrent submissions share their reads).
+// (the claim checks of concurrent submissions share their reads). The flow
+// is asked for before any claim is answered, so that in a burst it does not
+// queue at the server behind the claims.
 func TestPrefectReadsSharedByAPoll(t *testing.T) {
 	t.Parallel()
 	b := newBed(t, prefecttest.Get(t))
@@ -87,6 +101,10 @@ func TestPrefectReadsSharedByAPoll(t *testing.T) {
 		if ok[route] != want {
 			t.Errorf("%s: %d answered for %d runs, want %d; all: %v", route, ok[route], runs, want, all)
 		}
+	}
+	flow, claimed := ct.index("> GET flows/{id}"), ct.index("< POST flow_runs/{id}/set_state")
+	if flow < 0 || claimed < 0 || flow > claimed {
+		t.Errorf("the flow was asked for at %d, the first claim answered at %d: want the flow first", flow, claimed)
 	}
 	if n := all["GET flow_run_states/"]; n != 0 {
 		t.Errorf("the state history of runs that never ran was read %d times; all: %v", n, all)

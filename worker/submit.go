@@ -37,6 +37,7 @@ func submitErr(kind string, err error) error { return &submitError{kind: kind, e
 // (another worker won it, it was cancelled, its deployment is gone).
 func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 	fr := &r.fr
+	r.reads(w).warmFlow(ctx, fr.FlowID)
 	if fr.DeploymentID != "" {
 		dep, err := r.reads(w).deployment(ctx, fr.DeploymentID)
 		if errors.Is(err, prefect.ErrNotFound) {
