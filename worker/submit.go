@@ -188,10 +188,6 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 			StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 		var res *prefect.OrchestrationResult
 		err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
-			if err := w.claimTurn(ctx); err != nil {
-				return err
-			}
-			defer func() { <-w.claimTurns }()
 			res, err = w.pf.SetFlowRunState(ctx, r.id, st, false)
 			return err
 		})
@@ -229,32 +225,6 @@ func (w *Worker) proposePending(ctx context.Context, r *run) bool {
 			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s'. Server sent an abort signal: %s", r.id, res.Details.Reason))
 			return false
 		}
-	}
-}
-
-// maxClaimsInFlight is how many claims the worker has at the Prefect server
-// at once. The server orchestrates a Pending proposal in a few tens of
-// milliseconds of its own time and shares itself among the requests it
-// holds: sent all at once, a burst's claims are answered late (at N = 300
-// the quickest 2.3 s after it was sent, the median 9.5 s) and every run's
-// labels and claim check queue behind the whole burst, so that the
-// deployments go out together and the last hundred wait for ARM's write
-// bucket. With a few dozen at once, in the poll's order (oldest scheduled
-// first), runs go on to their deployments while the rest are claimed and
-// the write bucket refills meanwhile. Measured at N = 300 (one bench run
-// each): unbounded p50/p95 16.2/26.2 s, 32 at once 14.6/23.6 s, 8 at once
-// 19.0/32.1 s (the claims then got too small a share of the server).
-const maxClaimsInFlight = 32
-
-// claimTurn waits until fewer than maxClaimsInFlight claims are at the
-// server, and takes a turn; the caller gives it back by receiving from
-// w.claimTurns.
-func (w *Worker) claimTurn(ctx context.Context) error {
-	select {
-	case w.claimTurns <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -59,7 +59,6 @@ type Worker struct {
 	lastPoll   atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled     chan struct{} // closed by the first poll Prefect answered
 	pollWake   chan struct{} // an event says runs may be due: poll soon (one pending at most)
-	claimTurns chan struct{} // one element per claim at the server (claimTurn)
 	pollOnce1  sync.Once
 	runs       sync.WaitGroup
 	typeWarned atomic.Bool
@@ -80,7 +79,6 @@ func New(cfg Config) (*Worker, error) {
 		synced:     make(chan struct{}),
 		polled:     make(chan struct{}),
 		pollWake:   make(chan struct{}, 1),
-		claimTurns: make(chan struct{}, maxClaimsInFlight),
 	}
 	for _, kv := range cfg.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
