@@ -411,9 +411,12 @@ func provisioning(o provObservation) provVerdict {
 // this worker's pool (and queues; none means all) may be due now, so that
 // a poll should not wait out its interval: the pool or one of its queues
 // resumed (or otherwise changed status), or a run of it became Scheduled
-// (created, retried, handed back). A run the scheduler service made ahead
-// of time (tag auto-scheduled) is due later and the regular polls, which
-// look PREFETCH ahead, find it in time.
+// (created, handed back). A run the scheduler service made ahead of time
+// (tag auto-scheduled) or a retry (AwaitingRetry) is due later, and the
+// regular polls, which look PREFETCH ahead, find it in time; a run marked
+// Late was due 15 s before, so a poll has had it on offer already, and in
+// a burst the server marks hundreds of runs Late while they wait for their
+// claims, whose wakes would only add polls to a busy server.
 func pollWake(ev prefect.Event, poolID string, queues []string) bool {
 	if poolID == "" {
 		return false
@@ -426,7 +429,7 @@ func pollWake(ev prefect.Event, poolID string, queues []string) bool {
 		return pool == poolID && queueWanted(ev.Resource["prefect.resource.name"], queues)
 	}
 	st, ok := ev.FlowRunState()
-	if !ok || st.StateType != prefect.StateScheduled {
+	if !ok || st.StateType != prefect.StateScheduled || st.StateName != "Scheduled" {
 		return false
 	}
 	if pool, _, _ := ev.RelatedTo("work-pool"); pool != poolID {

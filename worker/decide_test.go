@@ -450,7 +450,8 @@ func TestNextPollPage(t *testing.T) {
 
 // A poll is woken by its own pool resumed, by a queue of it resumed that
 // it polls, and by a run of it scheduled now; not by other pools', queues'
-// or states' events, nor by the runs the scheduler makes ahead of time.
+// or states' events, nor by the runs the scheduler makes ahead of time,
+// retries due later or runs marked Late.
 func TestPollWake(t *testing.T) {
 	t.Parallel()
 	pool := func(id string) map[string]string {
@@ -492,8 +493,9 @@ func TestPollWake(t *testing.T) {
 		{"a queue of another pool resumed", queueEvent("ready", "default", "other"), "p", nil, false},
 		{"a queue paused", queueEvent("paused", "default", "p"), "p", nil, false},
 		{"a run of ours scheduled", runEvent("Scheduled", "SCHEDULED", pool("p"), queue("default")), "p", nil, true},
-		{"a run of ours late", runEvent("Late", "SCHEDULED", pool("p")), "p", nil, true},
-		{"a run of ours to retry", runEvent("AwaitingRetry", "SCHEDULED", pool("p"), tag("etl")), "p", nil, true},
+		{"a run of ours with a tag", runEvent("Scheduled", "SCHEDULED", pool("p"), tag("etl")), "p", nil, true},
+		{"a run of ours marked late", runEvent("Late", "SCHEDULED", pool("p")), "p", nil, false},
+		{"a run of ours to retry later", runEvent("AwaitingRetry", "SCHEDULED", pool("p")), "p", nil, false},
 		{"a run in a queue we poll", runEvent("Scheduled", "SCHEDULED", pool("p"), queue("fast")), "p", []string{"fast"}, true},
 		{"a run in a queue we do not poll", runEvent("Scheduled", "SCHEDULED", pool("p"), queue("slow")), "p", []string{"fast"}, false},
 		{"a run of another pool", runEvent("Scheduled", "SCHEDULED", pool("other")), "p", nil, false},
