@@ -363,6 +363,11 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
+// PrepareWrites gets what the client's first write needs (a CSRF token,
+// on servers that use them) ahead of it, so that a caller can overlap it
+// with its reads.
+func (c *Client) PrepareWrites(ctx context.Context) error { return c.ensureCSRF(ctx) }
+
 // ensureCSRF fetches a CSRF token before a mutating call when the server
 // wants one. Servers with protection off (the default) answer 422, old ones
 // 404; either turns CSRF handling off for the client's lifetime.

@@ -152,6 +152,11 @@ func (r *run) lifecycle() *aci.Lifecycle {
 func (w *Worker) start(ctx context.Context, r *run) {
 	defer w.runs.Done()
 	defer w.runDone(r)
+	select {
+	case <-w.beat:
+	case <-ctx.Done():
+		return
+	}
 	started, err := w.submit(ctx, r)
 	if ctx.Err() != nil {
 		return // shutting down: whatever exists is re-adopted later

@@ -38,6 +38,16 @@ func (w *Worker) readServerVersion(ctx context.Context) {
 	w.mu.Unlock()
 }
 
+// prepareWrites fetches the client's CSRF token ahead of its first write;
+// a failure is left to that write, which fetches it again.
+func (w *Worker) prepareWrites(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, serverVersionTimeout)
+	defer cancel()
+	if err := w.pf.PrepareWrites(ctx); err != nil {
+		w.log.Debug("fetching a CSRF token failed", "err", err)
+	}
+}
+
 // ServerVersion is the Prefect server's version, "" until known.
 func (w *Worker) ServerVersion() string {
 	w.mu.Lock()

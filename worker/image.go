@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 
@@ -41,8 +42,16 @@ func defaultImage(override, serverVersion, python string) (image, why string) {
 // noteJobChoices fills in what the job configuration left to the worker
 // and says so in the run's logs: the default image, and GPU requests,
 // which prefect-azure ignored and Azure no longer serves.
-func (w *Worker) noteJobChoices(r *run, cfg *jobConfig) {
+func (w *Worker) noteJobChoices(ctx context.Context, r *run, cfg *jobConfig) {
 	if cfg.ImageDefaulted {
+		if w.cfg.DefaultImage == "" {
+			// The version is read beside the first poll, not before it;
+			// the read has its own bound.
+			select {
+			case <-w.versionRead:
+			case <-ctx.Done():
+			}
+		}
 		image, why := defaultImage(w.cfg.DefaultImage, w.ServerVersion(), w.cfg.DefaultPython)
 		cfg.Image = image
 		if r.origin == submitted {

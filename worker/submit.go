@@ -262,7 +262,7 @@ func (w *Worker) configure(ctx context.Context, r *run) error {
 			w.runLog(r.id, prefect.LevelWarning, "Job variables adjusted: "+warn)
 		}
 	}
-	w.noteJobChoices(r, cfg)
+	w.noteJobChoices(ctx, r, cfg)
 	rule, err := newSecretRule(withDefaults(template, values))
 	if err != nil {
 		return submitErr("ValidationError", err)

@@ -8,10 +8,23 @@ import (
 	"github.com/aciworker/aciworker/prefect"
 )
 
-// sync reads (or creates) the work pool, writes the default template into
-// a pool that has none, and sends a heartbeat: Prefect's sync_with_backend
-// over REST.
+// sync is Prefect's sync_with_backend over REST: the pool, then a
+// heartbeat.
 func (w *Worker) sync(ctx context.Context) error {
+	if err := w.syncPool(ctx); err != nil {
+		return err
+	}
+	if err := w.heartbeat(ctx); err != nil {
+		w.log.Warn("heartbeat failed", "err", err)
+		return err
+	}
+	return nil
+}
+
+// syncPool reads (or creates) the work pool and writes the default
+// template into a pool that has none. The first success lets the loops
+// start.
+func (w *Worker) syncPool(ctx context.Context) error {
 	pool, err := w.pf.ReadWorkPool(ctx, w.cfg.Pool)
 	if errors.Is(err, prefect.ErrNotFound) {
 		if !w.cfg.CreatePoolIfNotFound {
@@ -43,10 +56,6 @@ func (w *Worker) sync(ctx context.Context) error {
 	w.mu.Lock()
 	w.pool, w.template = pool, template
 	w.mu.Unlock()
-	if err := w.heartbeat(ctx); err != nil {
-		w.log.Warn("heartbeat failed", "err", err)
-		return err
-	}
 	w.syncOnce.Do(func() { close(w.synced) })
 	return nil
 }

@@ -56,12 +56,16 @@ type Worker struct {
 	// maps forget runs that are no longer in flight in the pool.
 	adoptMemos map[string]adoptMemo
 
-	lastPoll   atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
-	polled     chan struct{} // closed by the first poll Prefect answered
-	pollWake   chan struct{} // an event says runs may be due: poll soon (one pending at most)
-	pollOnce1  sync.Once
-	runs       sync.WaitGroup
-	typeWarned atomic.Bool
+	lastPoll    atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
+	polled      chan struct{} // closed by the first poll Prefect answered
+	pollTried   chan struct{} // closed when the first poll has ended, answered or not
+	beat        chan struct{} // closed when the first heartbeat has ended, answered or not
+	versionRead chan struct{} // closed when the read of the server's version has ended
+	pollWake    chan struct{} // an event says runs may be due: poll soon (one pending at most)
+	pollOnce1   sync.Once
+	triedOnce   sync.Once
+	runs        sync.WaitGroup
+	typeWarned  atomic.Bool
 }
 
 // New checks the configuration and builds a worker; it contacts nothing.
@@ -70,15 +74,18 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{
-		cfg:        cfg,
-		pf:         cfg.Prefect,
-		baseEnv:    baseEnvironment(cfg.Environ),
-		environ:    map[string]string{},
-		store:      newStore(cfg.Limit),
-		adoptMemos: map[string]adoptMemo{},
-		synced:     make(chan struct{}),
-		polled:     make(chan struct{}),
-		pollWake:   make(chan struct{}, 1),
+		cfg:         cfg,
+		pf:          cfg.Prefect,
+		baseEnv:     baseEnvironment(cfg.Environ),
+		environ:     map[string]string{},
+		store:       newStore(cfg.Limit),
+		adoptMemos:  map[string]adoptMemo{},
+		synced:      make(chan struct{}),
+		polled:      make(chan struct{}),
+		pollTried:   make(chan struct{}),
+		beat:        make(chan struct{}),
+		versionRead: make(chan struct{}),
+		pollWake:    make(chan struct{}, 1),
 	}
 	for _, kv := range cfg.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -178,13 +185,34 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.events.close()
 	w.log.Info("worker starting", "pool", w.cfg.Pool, "type", w.cfg.Type, "limit", w.cfg.Limit)
 	w.lastPoll.Store(w.now().UnixNano())
+	// Beside the pool's read, off the start-up's path to its first poll:
+	// the server's version (only the started event and a run's default
+	// image need it) and the CSRF token the heartbeat would otherwise
+	// fetch first.
+	sideCtx, stopSide := context.WithCancel(ctx)
+	var side sync.WaitGroup
+	side.Add(2)
+	go func() { defer side.Done(); defer close(w.versionRead); w.readServerVersion(sideCtx) }()
+	go func() { defer side.Done(); w.prepareWrites(sideCtx) }()
+	defer func() { stopSide(); side.Wait() }()
 	if err := w.firstSync(ctx); err != nil {
 		return err
 	}
 	if ctx.Err() == nil {
-		w.readServerVersion(ctx)
-		w.emitStarted()
-		defer w.emitStopped()
+		// The first heartbeat goes beside the first poll; a run waits for
+		// it before its claim (start), so that the worker is known to
+		// Prefect, and on Prefect Cloud knows its id, before it claims.
+		side.Add(1)
+		go func() {
+			defer side.Done()
+			defer close(w.beat)
+			if err := w.heartbeat(sideCtx); err != nil && sideCtx.Err() == nil {
+				w.log.Warn("heartbeat failed", "err", err)
+			}
+		}()
+		started := make(chan struct{})
+		go func() { defer close(started); <-w.versionRead; w.emitStarted() }()
+		defer func() { <-started; w.emitStopped() }()
 	}
 	var loops sync.WaitGroup
 	loop := func(f func(context.Context)) {
@@ -204,7 +232,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); w.watch.loop(watchCtx) }()
 	streamDone := make(chan struct{})
-	go func() { defer close(streamDone); w.followEvents(watchCtx) }()
+	go func() {
+		defer close(streamDone)
+		// The stream is only a hint (the loops' intervals are the bound):
+		// it connects after the first poll, which it would delay.
+		select {
+		case <-w.pollTried:
+			w.followEvents(watchCtx)
+		case <-watchCtx.Done():
+		}
+	}()
 	defer func() { stopWatch(); <-watchDone; <-streamDone }()
 	if w.cfg.RunOnce {
 		w.adoptOnce(ctx)
@@ -220,8 +257,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	loop(w.syncLoop)
 	loop(w.pollLoop)
-	loop(w.adoptLoop)
-	loop(w.reconcileLoop)
+	// Adoption and reconcile wait for the first poll to end, so that a
+	// starting worker's first query for scheduled runs does not queue
+	// behind their reads at the server.
+	afterFirstPoll := func(f func(context.Context)) func(context.Context) {
+		return func(ctx context.Context) {
+			select {
+			case <-w.pollTried:
+				f(ctx)
+			case <-ctx.Done():
+			}
+		}
+	}
+	loop(afterFirstPoll(w.adoptLoop))
+	loop(afterFirstPoll(w.reconcileLoop))
 	<-ctx.Done()
 	loops.Wait()
 	w.runs.Wait()
@@ -332,7 +381,7 @@ func fatal(err error) bool {
 func (w *Worker) firstSync(ctx context.Context) error {
 	delay := time.Second
 	for {
-		err := w.sync(ctx)
+		err := w.syncPool(ctx)
 		if err == nil {
 			return nil
 		}
