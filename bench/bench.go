@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aciworker/aciworker/bench/procstat"
 	"github.com/aciworker/aciworker/bench/report"
+	"github.com/aciworker/aciworker/internal/freeport"
 	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/pyvenv"
 )
@@ -66,7 +68,11 @@ type Config struct {
 	RowTimeout   time.Duration
 	Settle       time.Duration // the idle window over which the idle RSS is sampled
 	CleanupWait  time.Duration // how long to wait for the worker's own clean-up after the last run ends
-	Logger       *slog.Logger
+	// Profile, when positive, records this long from each row's release
+	// where the worker and the Prefect server spend their time (see
+	// burstProfiler).
+	Profile time.Duration
+	Logger  *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -218,6 +224,13 @@ func Run(ctx context.Context, cfg Config) (*report.Document, error) {
 		return nil, err
 	}
 	defer srv.stop()
+	var prof profileTools
+	if cfg.Profile > 0 {
+		if prof.pySpy, err = ensurePySpy(ctx, venv); err != nil {
+			return nil, err
+		}
+		prof.pgURL, _ = libpqURL(dbURL)
+	}
 
 	emu, err := startEmulator(ctx, bins.aciworker, cfg.EmulatorAddr, filepath.Join(venv, "bin"), logDir, cfg.Throttling, slices.Max(cfg.Ns)+50)
 	if err != nil {
@@ -255,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (*report.Document, error) {
 		return nil, err
 	}
 
-	r := &runner{cfg: cfg, venv: venv, bins: bins, srv: srv, emu: emu, inv: inv, py: py, api: api, flowID: flowID, flowDir: flowDir, standinURL: standinURL}
+	r := &runner{cfg: cfg, venv: venv, bins: bins, srv: srv, emu: emu, inv: inv, py: py, api: api, flowID: flowID, flowDir: flowDir, standinURL: standinURL, prof: prof}
 	doc := &report.Document{Meta: report.Meta{
 		Date: time.Now().UTC(), CPUs: runtime.NumCPU(), MemoryMB: memTotalMB(), Database: database,
 		Versions: fmt.Sprintf("%s, %s, %s", pyvenv.PrefectPin, pyvenv.PrefectAzurePin, runtime.Version()),
@@ -369,6 +382,13 @@ type runner struct {
 	rowSeq  int
 	// standinURL is the stand-in daemon's, when a row uses the cheap engine.
 	standinURL string
+	prof       profileTools
+}
+
+// profileTools are what --profile records the Prefect server with.
+type profileTools struct {
+	pySpy string
+	pgURL string // "" on SQLite
 }
 
 var terminal = []string{"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -424,6 +444,19 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 	defer proxy.stop()
 	spec := workerSpec{worker: worker, pool: pool, venv: r.venv, aciworker: r.bins.aciworker, apiURL: proxy.url,
 		home: home, emuEnv: r.emu.env, python: r.py}
+	var prof *burstProfiler
+	if r.cfg.Profile > 0 {
+		prof = &burstProfiler{logDir: filepath.Join(r.cfg.OutDir, "logs"), pool: pool, window: r.cfg.Profile,
+			serverPID: r.srv.proc.pid(), pySpy: r.prof.pySpy, pgURL: r.prof.pgURL, log: log}
+		if worker == WorkerGo {
+			port, err := freeport.Get()
+			if err != nil {
+				return row, err
+			}
+			prof.pprofAddr = "127.0.0.1:" + strconv.Itoa(port)
+			spec.extraFlags = append(spec.extraFlags, "--pprof-addr", prof.pprofAddr)
+		}
+	}
 	cmd, err := spec.command()
 	if err != nil {
 		return row, err
@@ -465,6 +498,16 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		return row, err
 	}
 	log.Info("runs released", "pool", pool, "engine", engine, "runs", len(runs))
+	if prof != nil {
+		// Waited for before the worker is stopped (the defers run last
+		// first).
+		wait := prof.start(ctx)
+		defer func() {
+			if err := wait(); err != nil {
+				log.Warn("writing the profile summary failed", "err", err)
+			}
+		}()
+	}
 	puts := &putTracker{}
 	states, err := r.waitTerminal(ctx, puts, depID, runs, start.Add(r.cfg.rowTimeout(n, engine)))
 	row.WallSeconds = time.Since(start).Seconds()

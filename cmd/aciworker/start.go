@@ -19,6 +19,7 @@ import (
 	"github.com/aciworker/aciworker/internal/buildinfo"
 	"github.com/aciworker/aciworker/internal/logging"
 	"github.com/aciworker/aciworker/internal/metrics"
+	"github.com/aciworker/aciworker/internal/profiling"
 	"github.com/aciworker/aciworker/prefect"
 	"github.com/aciworker/aciworker/worker"
 )
@@ -45,6 +46,7 @@ type startFlags struct {
 	emulator                                                bool
 	debug                                                   bool
 	metricsAddr                                             string
+	pprofAddr                                               string
 	logs                                                    logFlags
 }
 
@@ -106,6 +108,7 @@ offline) re-adopts them and sees them to the end. A second signal exits at once.
 	fs.BoolVar(&f.runOnce, "run-once", false, "poll once, run what is scheduled, and exit when those runs are done")
 	fs.BoolVar(&f.healthcheck, "with-healthcheck", false, "serve GET /health and GET /metrics on $PREFECT_WORKER_WEBSERVER_HOST:$PREFECT_WORKER_WEBSERVER_PORT (default 0.0.0.0:8080)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at GET /metrics on this address, e.g. :9090 (default $ACIWORKER_METRICS_ADDR; none)")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (CPU, block, mutex, heap, goroutines) at /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (default $ACIWORKER_PPROF_ADDR; none)")
 	fs.StringVarP(&f.workerType, "type", "t", worker.Type, "the worker type; only azure-container-instance is supported")
 	fs.StringVar(&f.baseJobTemplate, "base-job-template", "", "JSON file with the base job template for a pool this worker creates")
 	fs.BoolVar(&f.createPool, "create-pool-if-not-found", true, "create the work pool if it does not exist (--no-create-pool-if-not-found: exit at once when it is missing)")
@@ -225,6 +228,9 @@ func runStart(f *startOptions, deps cmdDeps) error {
 	if f.metricsAddr == "" {
 		f.metricsAddr = getenv("ACIWORKER_METRICS_ADDR")
 	}
+	if f.pprofAddr == "" {
+		f.pprofAddr = getenv("ACIWORKER_PPROF_ADDR")
+	}
 	// Metrics exist only when served: counting final states costs a read
 	// per run.
 	var (
@@ -334,6 +340,13 @@ func runStart(f *startOptions, deps cmdDeps) error {
 			return err
 		}
 		logger.Info("metrics serving", "addr", addr)
+	}
+	if f.pprofAddr != "" {
+		addr, err := profiling.Serve(ctx, f.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		logger.Info("profiles serving", "addr", addr)
 	}
 	go trimWhenIdle(ctx, w.FirstPoll(), w.InFlight, logger)
 	return w.Run(ctx)

@@ -11,16 +11,14 @@ package metrics
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/aciworker/aciworker/internal/httpserve"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -188,18 +186,7 @@ func (t prefectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Serve serves h at /metrics on addr until ctx ends (--metrics-addr). It
 // returns the address it listens on (port 0 picks one) once listening.
 func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("metrics server on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	go func() { <-ctx.Done(); srv.Close() }()
-	return ln.Addr().String(), nil
+	return httpserve.Serve(ctx, "metrics", addr, mux, log)
 }

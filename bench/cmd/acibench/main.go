@@ -39,6 +39,7 @@ func run(args []string) int {
 		addr        = fs.String("addr", "127.0.0.1:443", "emulator listen address (the Python SDK needs port 443)")
 		venv        = fs.String("venv", "", "Prefect virtualenv with prefect-azure (default: the project's, created if needed)")
 		cleanupWait = fs.Duration("cleanup-wait", 90*time.Second, "how long to wait for a worker's own clean-up after the last run ends")
+		profile     = fs.Duration("profile", 0, "profile each row this long from the runs' release: aciworker's CPU, block and mutex profiles, the Prefect server's stacks (py-spy, installed into the virtualenv) and its database sessions; written to logs/<pool>-* and summed up in logs/<pool>-profile.md (0: off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -46,7 +47,8 @@ func run(args []string) int {
 	cfg := bench.Config{
 		Engine: *engine, StandinSleep: *sleep, Throttling: !*noThrottle, Postgres: *postgres, DatabaseURL: *dbURL,
 		OutDir: *out, RowTimeout: *rowTimeout, EmulatorAddr: *addr, Venv: *venv, CleanupWait: *cleanupWait,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Profile: *profile,
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
