@@ -370,13 +370,17 @@ func trimWhenIdle(ctx context.Context, polled <-chan struct{}, inFlight func() i
 		return
 	}
 	var floor int64
+	known := false
 	trim := func() {
 		if err := trimIdle(); err != nil {
 			logger.Debug("giving back idle memory failed", "err", err)
 		}
-		floor, _ = residentBytes()
+		floor, known = residentBytes()
 	}
 	trim()
+	if !known {
+		return // the resident size cannot be read here: nothing to check
+	}
 	t := time.NewTicker(idleCheck)
 	defer t.Stop()
 	for {
@@ -385,8 +389,7 @@ func trimWhenIdle(ctx context.Context, polled <-chan struct{}, inFlight func() i
 		case <-ctx.Done():
 			return
 		}
-		rss, ok := residentBytes()
-		if ok && shouldTrim(inFlight(), rss, floor) {
+		if rss, ok := residentBytes(); ok && shouldTrim(inFlight(), rss, floor) {
 			trim()
 		}
 	}

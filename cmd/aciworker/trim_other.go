@@ -11,6 +11,6 @@ func trimIdle() error {
 	return nil
 }
 
-// residentBytes is unknown here, so the idle loop never trims again after
-// its first trim.
+// residentBytes is unknown here, so the idle loop ends after its first
+// trim.
 func residentBytes() (int64, bool) { return 0, false }
