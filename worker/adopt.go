@@ -247,6 +247,9 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 func (w *Worker) recover(ctx context.Context, r *run, group string) {
 	defer w.runs.Done()
 	defer w.runDone(r)
+	if !w.registered(ctx) {
+		return
+	}
 	// A claim cancelled before its worker created anything, and given up
 	// by that worker: when nothing can be looked up for it, it ends
 	// Cancelled, as Prefect's worker ends such a run.

@@ -44,6 +44,7 @@ func TestAdoptRetriesTransientPrefectErrors(t *testing.T) {
 	r := &run{id: "r1", fr: prefect.FlowRun{ID: "r1", DeploymentID: "d1", FlowID: "f1"}, origin: recovered}
 	w.store.take(r, false)
 	w.runs.Add(1)
+	close(w.beat) // as Run does once its first heartbeat has ended
 	w.recover(context.Background(), r, "g")
 	if depCalls.Load() != 2 {
 		t.Errorf("deployment read %d times, want 2 (a 503, then the answer)", depCalls.Load())
@@ -185,6 +186,7 @@ func TestNoAdoptionOfARunEndedDuringTheListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(w.synced)
+	close(w.beat)
 	if err := w.adoptOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}

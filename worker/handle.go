@@ -152,9 +152,7 @@ func (r *run) lifecycle() *aci.Lifecycle {
 func (w *Worker) start(ctx context.Context, r *run) {
 	defer w.runs.Done()
 	defer w.runDone(r)
-	select {
-	case <-w.beat:
-	case <-ctx.Done():
+	if !w.registered(ctx) {
 		return
 	}
 	started, err := w.submit(ctx, r)
@@ -169,6 +167,19 @@ func (w *Worker) start(ctx context.Context, r *run) {
 		return
 	}
 	w.follow(ctx, r)
+}
+
+// registered waits for the worker's first heartbeat to end, which goes
+// beside its first poll: a run is claimed or taken over only once the
+// worker is known to Prefect (and on Prefect Cloud knows its id). False
+// means ctx ended first.
+func (w *Worker) registered(ctx context.Context) bool {
+	select {
+	case <-w.beat:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // follow is the one loop both entry points end in: it streams the output,

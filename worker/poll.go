@@ -41,6 +41,7 @@ func (w *Worker) pollOnce(ctx context.Context) error {
 	var after time.Time
 	for page := 0; page < maxPollPages; page++ {
 		runs, err := w.pf.QueryScheduledFlowRuns(ctx, w.cfg.Pool, prefect.ScheduledRunsQuery{Queues: w.cfg.Queues, Before: before, After: after})
+		w.queriedOnce.Do(func() { close(w.queried) })
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("polling for scheduled flow runs failed; retrying", "err", err)

@@ -59,11 +59,13 @@ type Worker struct {
 	lastPoll    atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled      chan struct{} // closed by the first poll Prefect answered
 	pollTried   chan struct{} // closed when the first poll has ended, answered or not
+	queried     chan struct{} // closed when the first query for scheduled runs has ended, answered or not
 	beat        chan struct{} // closed when the first heartbeat has ended, answered or not
 	versionRead chan struct{} // closed when the read of the server's version has ended
 	pollWake    chan struct{} // an event says runs may be due: poll soon (one pending at most)
 	pollOnce1   sync.Once
 	triedOnce   sync.Once
+	queriedOnce sync.Once
 	runs        sync.WaitGroup
 	typeWarned  atomic.Bool
 }
@@ -83,6 +85,7 @@ func New(cfg Config) (*Worker, error) {
 		synced:      make(chan struct{}),
 		polled:      make(chan struct{}),
 		pollTried:   make(chan struct{}),
+		queried:     make(chan struct{}),
 		beat:        make(chan struct{}),
 		versionRead: make(chan struct{}),
 		pollWake:    make(chan struct{}, 1),
@@ -199,13 +202,20 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	if ctx.Err() == nil {
-		// The first heartbeat goes beside the first poll; a run waits for
-		// it before its claim (start), so that the worker is known to
+		// The first heartbeat goes once the first query for scheduled runs
+		// is answered, not before it as in Prefect's worker: the server
+		// answers the query sooner alone. A run waits for the heartbeat
+		// before its claim (registered), so the worker is still known to
 		// Prefect, and on Prefect Cloud knows its id, before it claims.
 		side.Add(1)
 		go func() {
 			defer side.Done()
 			defer close(w.beat)
+			select {
+			case <-w.queried:
+			case <-sideCtx.Done():
+				return
+			}
 			if err := w.heartbeat(sideCtx); err != nil && sideCtx.Err() == nil {
 				w.log.Warn("heartbeat failed", "err", err)
 			}
