@@ -169,10 +169,10 @@ func (w *Worker) start(ctx context.Context, r *run) {
 	w.follow(ctx, r)
 }
 
-// registered waits for the worker's first heartbeat to end, which goes
-// beside its first poll: a run is claimed or taken over only once the
-// worker is known to Prefect (and on Prefect Cloud knows its id). False
-// means ctx ended first.
+// registered waits for the worker's first heartbeat to end, which follows
+// its first query for scheduled runs: a run is claimed or taken over only
+// once the worker is known to Prefect (and on Prefect Cloud knows its id).
+// False means ctx ended first.
 func (w *Worker) registered(ctx context.Context) bool {
 	select {
 	case <-w.beat:
