@@ -447,7 +447,7 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 	var prof *burstProfiler
 	if r.cfg.Profile > 0 {
 		prof = &burstProfiler{logDir: filepath.Join(r.cfg.OutDir, "logs"), pool: pool, window: r.cfg.Profile,
-			serverPID: r.srv.proc.pid(), pySpy: r.prof.pySpy, pgURL: r.prof.pgURL, log: log}
+			serverPID: r.srv.proc.pid(), emuPID: r.emu.proc.pid(), pySpy: r.prof.pySpy, pgURL: r.prof.pgURL, log: log}
 		if worker == WorkerGo {
 			port, err := freeport.Get()
 			if err != nil {
@@ -466,6 +466,9 @@ func (r *runner) row(ctx context.Context, worker string, n int) (report.Row, err
 		return row, err
 	}
 	defer wp.stop(20 * time.Second)
+	if prof != nil {
+		prof.workerPID = wp.pid()
+	}
 	watch := procstat.Watch(ctx, procstat.Reader{Root: "/proc"}, wp.pid(), 250*time.Millisecond)
 	defer watch.Stop() //nolint:errcheck
 

@@ -11,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aciworker/aciworker/bench/procstat"
 )
 
 // PySpyPin is the sampling profiler the bench installs into its
@@ -41,7 +44,9 @@ const profileSlack = time.Minute
 //   - the Prefect server's stacks with py-spy, on CPU (what it computes)
 //     and on the wall clock (--idle: what its threads wait in too);
 //   - the server's database sessions, sampled: how many are active, idle
-//     in a transaction, or waiting, and on what.
+//     in a transaction, or waiting, and on what;
+//   - the CPU each process tree took over the window (worker, emulator with
+//     its containers, Prefect server), and the machine's.
 //
 // Each goes to logs/<pool>-*; <pool>-profile.md sums them up. A recording
 // that fails is named in the summary; the row goes on.
@@ -51,6 +56,8 @@ type burstProfiler struct {
 	window    time.Duration
 	pprofAddr string // "" when the worker serves no profiles
 	serverPID int
+	workerPID int
+	emuPID    int
 	pySpy     string // "" when not installed
 	pgURL     string // libpq URL of the server's database, "" on SQLite
 	log       *slog.Logger
@@ -58,6 +65,13 @@ type burstProfiler struct {
 	mu       sync.Mutex
 	failures []string
 	pg       *pgWaits
+	cpu      []cpuUse
+}
+
+// cpuUse is the CPU one process tree (or the machine) took over the window.
+type cpuUse struct {
+	what string
+	cpu  time.Duration
 }
 
 func (p *burstProfiler) path(suffix string) string {
@@ -116,12 +130,71 @@ func (p *burstProfiler) start(ctx context.Context) func() error {
 			return err
 		})
 	}
+	do("CPU by process", func(ctx context.Context) error {
+		use, err := cpuOver(ctx, p.window, procstat.Reader{Root: "/proc"}, []cpuTree{
+			{"worker", p.workerPID}, {"emulator (and its containers)", p.emuPID}, {"Prefect server", p.serverPID}})
+		p.mu.Lock()
+		p.cpu = use
+		p.mu.Unlock()
+		return err
+	})
 	return func() error {
 		wg.Wait()
 		cancel()
 		return os.WriteFile(p.path("profile.md"), []byte(p.summary()), 0o644)
 	}
 }
+
+type cpuTree struct {
+	what string
+	pid  int
+}
+
+// cpuOver reads each tree's CPU and the machine's at the start and the end
+// of the window; the machine's rest (the database, the bench itself, the
+// stand-in daemon) is what the trees do not account for.
+func cpuOver(ctx context.Context, window time.Duration, r procstat.Reader, trees []cpuTree) ([]cpuUse, error) {
+	read := func() (map[string]time.Duration, error) {
+		m := map[string]time.Duration{}
+		for _, t := range trees {
+			s, err := r.Read(t.pid)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.what, err)
+			}
+			m[t.what] = s.CPU
+		}
+		total, err := r.MachineCPU()
+		if err != nil {
+			return nil, err
+		}
+		m[machineCPU] = total
+		return m, nil
+	}
+	before, err := read()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(window):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	after, err := read()
+	if err != nil {
+		return nil, err
+	}
+	var out []cpuUse
+	var trees0 time.Duration
+	for _, t := range trees {
+		d := after[t.what] - before[t.what]
+		trees0 += d
+		out = append(out, cpuUse{t.what, d})
+	}
+	total := after[machineCPU] - before[machineCPU]
+	return append(out, cpuUse{"the rest (database, bench, ...)", total - trees0}, cpuUse{machineCPU, total}), nil
+}
+
+const machineCPU = "the machine"
 
 // fetchTo writes the body of a GET of url to path.
 func fetchTo(ctx context.Context, url, path string) error {
@@ -336,6 +409,12 @@ func (p *burstProfiler) summary() string {
 			for _, r := range part.rows {
 				fmt.Fprintf(&b, "| %.1f %% | %d | `%s` |\n", 100*float64(r.samples)/float64(max(samples, 1)), r.samples, r.frame)
 			}
+		}
+	}
+	if len(p.cpu) > 0 {
+		fmt.Fprintf(&b, "\n## CPU over the window (%d cores)\n\n| CPU s | cores | what |\n|---|---|---|\n", runtime.NumCPU())
+		for _, u := range p.cpu {
+			fmt.Fprintf(&b, "| %.1f | %.2f | %s |\n", u.cpu.Seconds(), u.cpu.Seconds()/p.window.Seconds(), u.what)
 		}
 	}
 	if p.pg != nil {

@@ -5,9 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aciworker/aciworker/bench/procstat"
 	"github.com/aciworker/aciworker/internal/pgcluster"
 )
 
@@ -145,5 +147,31 @@ func TestSamplePG(t *testing.T) {
 		if strings.HasPrefix(k, "active") {
 			t.Errorf("an active session was counted (the sampler's own?): %q in %v", k, w.counts)
 		}
+	}
+}
+
+// cpuOver counts a tree's CPU over the window: this process, kept busy
+// through it, took some.
+func TestCPUOver(t *testing.T) {
+	var stop atomic.Bool
+	spins := 0
+	spun := make(chan struct{})
+	go func() {
+		defer close(spun)
+		for !stop.Load() {
+			spins++
+		}
+	}()
+	use, err := cpuOver(context.Background(), 300*time.Millisecond, procstat.Reader{Root: "/proc"}, []cpuTree{{"this test", os.Getpid()}})
+	stop.Store(true)
+	<-spun
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(use) != 3 || use[0].what != "this test" || use[2].what != machineCPU {
+		t.Fatalf("use = %v, want this test, the rest, the machine", use)
+	}
+	if use[0].cpu <= 0 || use[2].cpu <= 0 {
+		t.Errorf("a busy process took %v of CPU in 300 ms, the machine %v", use[0].cpu, use[2].cpu)
 	}
 }

@@ -167,6 +167,40 @@ func (r Reader) Read(pid int) (Sample, error) {
 	return s, nil
 }
 
+// MachineCPU is the CPU time all of the machine's cores have spent busy
+// since boot (every mode of the first line of /proc/stat but idle and
+// iowait).
+func (r Reader) MachineCPU() (time.Duration, error) {
+	data, err := os.ReadFile(filepath.Join(r.Root, "stat"))
+	if err != nil {
+		return 0, fmt.Errorf("procstat: %w", err)
+	}
+	return ParseMachineStat(string(data))
+}
+
+// ParseMachineStat reads the busy time from the contents of /proc/stat:
+// its "cpu" line holds user, nice, system, idle, iowait, irq, softirq,
+// steal (then guest and guest_nice, already counted in user and nice), in
+// clock ticks.
+func ParseMachineStat(s string) (time.Duration, error) {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("procstat: /proc/stat first line %q: want \"cpu\" and 8 counters", trunc(line))
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("procstat: /proc/stat counter %d: %w", i+1, err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return ticks(busy), nil
+}
+
 func (r Reader) allStats() (map[int]Stat, error) {
 	entries, err := os.ReadDir(r.Root)
 	if err != nil {

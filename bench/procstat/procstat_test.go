@@ -128,3 +128,26 @@ func TestReaderLive(t *testing.T) {
 		t.Errorf("peak %d below a sample %d", peak, s.RSS)
 	}
 }
+
+func TestParseMachineStat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		// user 100, nice 20, system 30, idle 1000, iowait 50, irq 5,
+		// softirq 5, steal 10: busy 170 ticks.
+		{"busy modes", "cpu  100 20 30 1000 50 5 5 10 0 0\ncpu0 50 10 15 500 25 2 3 5 0 0\n", 1700 * time.Millisecond, false},
+		{"no cpu line first", "cpu0 1 2 3 4 5 6 7 8\n", 0, true},
+		{"too few counters", "cpu 1 2 3\n", 0, true},
+		{"not a number", "cpu 1 2 x 4 5 6 7 8\n", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseMachineStat(tc.in)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("ParseMachineStat = %v, %v; want %v, error %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
