@@ -151,24 +151,39 @@ type cpuTree struct {
 }
 
 // cpuOver reads each tree's CPU and the machine's at the start and the end
-// of the window; the machine's rest (the database, the bench itself, the
-// stand-in daemon) is what the trees do not account for.
+// of the window. What the trees do not account for (the database, the
+// bench itself, the samplers) is split by command name: a process there
+// counts its own and its reaped children's time, from its start when it
+// began within the window; one that ended within it is not counted.
 func cpuOver(ctx context.Context, window time.Duration, r procstat.Reader, trees []cpuTree) ([]cpuUse, error) {
-	read := func() (map[string]time.Duration, error) {
-		m := map[string]time.Duration{}
-		for _, t := range trees {
-			s, err := r.Read(t.pid)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.what, err)
-			}
-			m[t.what] = s.CPU
-		}
-		total, err := r.MachineCPU()
+	type reading struct {
+		trees   map[string]time.Duration
+		rest    map[int]procstat.Stat
+		machine time.Duration
+	}
+	read := func() (reading, error) {
+		rd := reading{trees: map[string]time.Duration{}}
+		all, err := r.All()
 		if err != nil {
-			return nil, err
+			return rd, err
 		}
-		m[machineCPU] = total
-		return m, nil
+		parent := make(map[int]int, len(all))
+		for pid, st := range all {
+			parent[pid] = st.PPID
+		}
+		for _, t := range trees {
+			if _, ok := all[t.pid]; !ok {
+				return rd, fmt.Errorf("%s: process %d is gone", t.what, t.pid)
+			}
+			for _, pid := range procstat.Descendants(t.pid, parent) {
+				st := all[pid]
+				rd.trees[t.what] += st.CPU()
+				delete(all, pid)
+			}
+		}
+		rd.rest = all
+		rd.machine, err = r.MachineCPU()
+		return rd, err
 	}
 	before, err := read()
 	if err != nil {
@@ -184,14 +199,26 @@ func cpuOver(ctx context.Context, window time.Duration, r procstat.Reader, trees
 		return nil, err
 	}
 	var out []cpuUse
-	var trees0 time.Duration
 	for _, t := range trees {
-		d := after[t.what] - before[t.what]
-		trees0 += d
-		out = append(out, cpuUse{t.what, d})
+		out = append(out, cpuUse{t.what, after.trees[t.what] - before.trees[t.what]})
 	}
-	total := after[machineCPU] - before[machineCPU]
-	return append(out, cpuUse{"the rest (database, bench, ...)", total - trees0}, cpuUse{machineCPU, total}), nil
+	byComm := map[string]time.Duration{}
+	for pid, st := range after.rest {
+		d := st.CPU()
+		if b, ok := before.rest[pid]; ok && b.Comm == st.Comm {
+			d -= b.CPU()
+		}
+		byComm[st.Comm] += d
+	}
+	var rest []cpuUse
+	for comm, d := range byComm {
+		if d > 0 {
+			rest = append(rest, cpuUse{"other: " + comm, d})
+		}
+	}
+	slices.SortFunc(rest, func(a, b cpuUse) int { return int(b.cpu - a.cpu) })
+	out = append(out, rest[:min(len(rest), 8)]...)
+	return append(out, cpuUse{machineCPU, after.machine - before.machine}), nil
 }
 
 const machineCPU = "the machine"

@@ -31,8 +31,12 @@ type Sample struct {
 // Stat is what the bench uses from /proc/PID/stat.
 type Stat struct {
 	PID, PPID                    int
-	UTime, STime, CUTime, CSTime int64 // clock ticks
+	Comm                         string // the command name (at most 15 bytes, as the kernel keeps it)
+	UTime, STime, CUTime, CSTime int64  // clock ticks
 }
+
+// CPU is the process's user and system time with its reaped children's.
+func (st Stat) CPU() time.Duration { return ticks(st.UTime + st.STime + st.CUTime + st.CSTime) }
 
 // ParseStat parses the contents of /proc/PID/stat. The command name is in
 // parentheses and may itself hold spaces and parentheses, so fields are
@@ -52,7 +56,7 @@ func ParseStat(s string) (Stat, error) {
 	if len(f) < 15 {
 		return Stat{}, fmt.Errorf("procstat: stat line %q: %d fields after the name, want at least 15", trunc(s), len(f))
 	}
-	st := Stat{PID: pid}
+	st := Stat{PID: pid, Comm: s[open+1 : end]}
 	ints := []*int64{&st.UTime, &st.STime, &st.CUTime, &st.CSTime}
 	for i, p := range ints {
 		v, err := strconv.ParseInt(f[11+i], 10, 64)
@@ -162,7 +166,7 @@ func (r Reader) Read(pid int) (Sample, error) {
 		}
 		// Counting reaped children's time (cutime/cstime) keeps the sum from
 		// dropping when a short-lived child exits between samples.
-		s.CPU += ticks(st.UTime + st.STime + st.CUTime + st.CSTime)
+		s.CPU += st.CPU()
 	}
 	return s, nil
 }
@@ -200,6 +204,10 @@ func ParseMachineStat(s string) (time.Duration, error) {
 	}
 	return ticks(busy), nil
 }
+
+// All reads every process's stat; a process that exits while it is being
+// read is left out.
+func (r Reader) All() (map[int]Stat, error) { return r.allStats() }
 
 func (r Reader) allStats() (map[int]Stat, error) {
 	entries, err := os.ReadDir(r.Root)

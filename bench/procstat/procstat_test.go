@@ -19,9 +19,9 @@ func TestParseStat(t *testing.T) {
 		wantErr  bool
 	}{
 		{"plain", "9189 (cat) R 9186 9186 8258 0 -1 4194304 97 0 1 0 7 3 2 1 20 0 1 0 173933 3133440 362",
-			Stat{PID: 9189, PPID: 9186, UTime: 7, STime: 3, CUTime: 2, CSTime: 1}, false},
+			Stat{PID: 9189, PPID: 9186, Comm: "cat", UTime: 7, STime: 3, CUTime: 2, CSTime: 1}, false},
 		{"name with spaces and parens", "42 (a) b (c)) S 1 42 42 0 -1 0 0 0 0 0 100 50 0 0 20 0 3 0 1 1 1",
-			Stat{PID: 42, PPID: 1, UTime: 100, STime: 50}, false},
+			Stat{PID: 42, PPID: 1, Comm: "a) b (c)", UTime: 100, STime: 50}, false},
 		{"no name", "42 S 1", Stat{}, true},
 		{"short", "42 (x) S 1 2 3", Stat{}, true},
 		{"bad number", "42 (x) S 1 42 42 0 -1 0 0 0 0 0 x 50 0 0 20 0 3 0 1 1 1", Stat{}, true},
