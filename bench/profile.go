@@ -27,9 +27,12 @@ import (
 const PySpyPin = "py-spy==0.4.3"
 
 // The profiles' sampling: py-spy's rate in samples a second, and how often
-// the database's sessions are looked at.
+// the database's sessions are looked at. py-spy reading the server's
+// stacks from outside costs CPU of its own: two samplers at 100/s took
+// about a core of a 2-core machine, so one samples, at 25/s (1 000
+// samples in 40 s).
 const (
-	pySpyRate     = 100
+	pySpyRate     = 25
 	pgSampleEvery = 200 * time.Millisecond
 )
 
@@ -41,8 +44,7 @@ const profileSlack = time.Minute
 // row's burst, from the runs' release on (acibench --profile):
 //   - the worker's CPU, block and mutex profiles over the window, from its
 //     --pprof-addr (aciworker only);
-//   - the Prefect server's stacks with py-spy, on CPU (what it computes)
-//     and on the wall clock (--idle: what its threads wait in too);
+//   - the Prefect server's stacks on CPU, sampled with py-spy;
 //   - the server's database sessions, sampled: how many are active, idle
 //     in a transaction, or waiting, and on what;
 //   - the CPU each process tree took over the window (worker, emulator with
@@ -112,14 +114,12 @@ func (p *burstProfiler) start(ctx context.Context) func() error {
 		}
 	}
 	if p.pySpy != "" {
-		for _, mode := range []string{"cpu", "wall"} {
-			args := []string{"record", "--pid", strconv.Itoa(p.serverPID), "--subprocesses", "--nonblocking",
-				"--rate", strconv.Itoa(pySpyRate), "--duration", secs, "--format", "raw", "-o", p.path("prefect-" + mode + ".txt")}
-			if mode == "wall" {
-				args = append(args, "--idle")
-			}
-			do("prefect "+mode, func(ctx context.Context) error { return runQuiet(ctx, p.pySpy, args...) })
-		}
+		// On CPU only: the server is one asyncio loop, so what it waits
+		// for is in no thread's stack (py-spy's --idle showed its idle
+		// thread pool); the database's sessions say what it waits on.
+		args := []string{"record", "--pid", strconv.Itoa(p.serverPID), "--subprocesses", "--nonblocking",
+			"--rate", strconv.Itoa(pySpyRate), "--duration", secs, "--format", "raw", "-o", p.path("prefect-cpu.txt")}
+		do("prefect cpu", func(ctx context.Context) error { return runQuiet(ctx, p.pySpy, args...) })
 	}
 	if p.pgURL != "" {
 		do("database sessions", func(ctx context.Context) error {
@@ -416,28 +416,7 @@ func (p *burstProfiler) summary() string {
 		}
 		fmt.Fprintf(&b, "\n## worker %s (go tool pprof -top)\n\n```\n%s```\n", kind, out)
 	}
-	for _, mode := range []string{"cpu", "wall"} {
-		f, err := os.Open(p.path("prefect-" + mode + ".txt"))
-		if err != nil {
-			continue
-		}
-		self, total, samples, err := collapsedTop(f, 25)
-		f.Close()
-		if err != nil {
-			fmt.Fprintf(&b, "\n## Prefect server %s\n\nreading it failed: %v\n", mode, err)
-			continue
-		}
-		fmt.Fprintf(&b, "\n## Prefect server, %s (py-spy, %d samples at %d/s)\n", mode, samples, pySpyRate)
-		for _, part := range []struct {
-			title string
-			rows  []stackCount
-		}{{"on top of the stack (self)", self}, {"anywhere in the stack (total)", total}} {
-			fmt.Fprintf(&b, "\n%s:\n\n| share | samples | frame |\n|---|---|---|\n", part.title)
-			for _, r := range part.rows {
-				fmt.Fprintf(&b, "| %.1f %% | %d | `%s` |\n", 100*float64(r.samples)/float64(max(samples, 1)), r.samples, r.frame)
-			}
-		}
-	}
+	p.summarizeServer(&b)
 	if len(p.cpu) > 0 {
 		fmt.Fprintf(&b, "\n## CPU over the window (%d cores)\n\n| CPU s | cores | what |\n|---|---|---|\n", runtime.NumCPU())
 		for _, u := range p.cpu {
@@ -451,6 +430,30 @@ func (p *burstProfiler) summary() string {
 		}
 	}
 	return b.String()
+}
+
+// summarizeServer adds the top of the Prefect server's CPU samples.
+func (p *burstProfiler) summarizeServer(b *strings.Builder) {
+	f, err := os.Open(p.path("prefect-cpu.txt"))
+	if err != nil {
+		return // not recorded; a failure is listed above
+	}
+	defer f.Close()
+	self, total, samples, err := collapsedTop(f, 25)
+	if err != nil {
+		fmt.Fprintf(b, "\n## Prefect server, on CPU\n\nreading the samples failed: %v\n", err)
+		return
+	}
+	fmt.Fprintf(b, "\n## Prefect server, on CPU (py-spy, %d samples at %d/s)\n", samples, pySpyRate)
+	for _, part := range []struct {
+		title string
+		rows  []stackCount
+	}{{"on top of the stack (self)", self}, {"anywhere in the stack (total)", total}} {
+		fmt.Fprintf(b, "\n%s:\n\n| share | samples | frame |\n|---|---|---|\n", part.title)
+		for _, r := range part.rows {
+			fmt.Fprintf(b, "| %.1f %% | %d | `%s` |\n", 100*float64(r.samples)/float64(max(samples, 1)), r.samples, r.frame)
+		}
+	}
 }
 
 // ensurePySpy installs py-spy into the virtualenv when it is missing.
