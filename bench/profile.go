@@ -36,6 +36,9 @@ const (
 	pgSampleEvery = 200 * time.Millisecond
 )
 
+// pprofTimeout bounds one reading of a worker profile for the summary.
+const pprofTimeout = time.Minute
+
 // profileSlack bounds how long a recording may run past its window
 // (start-up, writing its file) before it is given up.
 const profileSlack = time.Minute
@@ -104,13 +107,11 @@ func (p *burstProfiler) start(ctx context.Context) func() error {
 	}
 	secs := strconv.Itoa(int(p.window / time.Second))
 	if p.pprofAddr != "" {
-		for _, kind := range []string{"profile", "block", "mutex"} {
-			name := map[string]string{"profile": "cpu"}[kind]
-			if name == "" {
-				name = kind
-			}
-			url := "http://" + p.pprofAddr + "/debug/pprof/" + kind + "?seconds=" + secs
-			do("worker "+name, func(ctx context.Context) error { return fetchTo(ctx, url, p.path("worker-"+name+".pprof")) })
+		for _, prof := range []struct{ name, endpoint string }{{"cpu", "profile"}, {"block", "block"}, {"mutex", "mutex"}} {
+			url := "http://" + p.pprofAddr + "/debug/pprof/" + prof.endpoint + "?seconds=" + secs
+			do("worker "+prof.name, func(ctx context.Context) error {
+				return fetchTo(ctx, url, p.path("worker-"+prof.name+".pprof"))
+			})
 		}
 	}
 	if p.pySpy != "" {
@@ -409,7 +410,9 @@ func (p *burstProfiler) summary() string {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
-		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", path).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), pprofTimeout)
+		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", path).CombinedOutput()
+		cancel()
 		if err != nil {
 			fmt.Fprintf(&b, "\n## worker %s\n\ngo tool pprof failed: %v\n", kind, err)
 			continue

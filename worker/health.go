@@ -3,20 +3,16 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/aciworker/aciworker/internal/httpserve"
 )
 
 // serveHealth serves Prefect's worker health check: 200 {"message":"OK"}
 // while the worker has polled successfully within 30 query intervals, else
 // 503.
-func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
-	ln, err := net.Listen("tcp", w.cfg.HealthAddr)
-	if err != nil {
-		return nil, fmt.Errorf("health check server on %s: %w", w.cfg.HealthAddr, err)
-	}
+func (w *Worker) serveHealth(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
@@ -31,11 +27,12 @@ func (w *Worker) serveHealth(ctx context.Context) (*http.Server, error) {
 	if w.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", w.cfg.MetricsHandler)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	w.log.Info("health check serving", "addr", ln.Addr().String())
-	go func() { <-ctx.Done(); srv.Close() }()
-	return srv, nil
+	addr, err := httpserve.Serve(ctx, "health check", w.cfg.HealthAddr, mux, w.log)
+	if err != nil {
+		return err
+	}
+	w.log.Info("health check serving", "addr", addr)
+	return nil
 }
 
 // healthy mirrors is_worker_still_polling: the last successful poll is at

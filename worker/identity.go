@@ -10,8 +10,9 @@ import (
 	"github.com/aciworker/aciworker/prefect"
 )
 
-// serverVersionTimeout bounds the one read of the server's version.
-const serverVersionTimeout = 15 * time.Second
+// sideReadTimeout bounds each of the start-up's reads beside its path to
+// the first poll: the server's version and the CSRF token.
+const sideReadTimeout = 15 * time.Second
 
 // identity is what Prefect knows the worker by beyond its name: the
 // backend id Prefect Cloud gives it, whether its metadata went out, the
@@ -26,7 +27,7 @@ type identity struct {
 // readServerVersion asks the server for its Prefect version once; a
 // failure leaves it unknown (events then carry no prefect.version).
 func (w *Worker) readServerVersion(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, serverVersionTimeout)
+	ctx, cancel := context.WithTimeout(ctx, sideReadTimeout)
 	defer cancel()
 	v, err := w.pf.ServerVersion(ctx)
 	if err != nil {
@@ -41,7 +42,7 @@ func (w *Worker) readServerVersion(ctx context.Context) {
 // prepareWrites fetches the client's CSRF token ahead of its first write;
 // a failure is left to that write, which fetches it again.
 func (w *Worker) prepareWrites(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, serverVersionTimeout)
+	ctx, cancel := context.WithTimeout(ctx, sideReadTimeout)
 	defer cancel()
 	if err := w.pf.PrepareWrites(ctx); err != nil {
 		w.log.Debug("fetching a CSRF token failed", "err", err)

@@ -30,7 +30,6 @@ func (w *Worker) pollLoop(ctx context.Context) {
 // followed at once by the next (the runs due from the last one's time on),
 // where Prefect's worker waits a polling interval for each 200 runs.
 func (w *Worker) pollOnce(ctx context.Context) error {
-	defer w.triedOnce.Do(func() { close(w.pollTried) })
 	select {
 	case <-w.synced:
 	default:

@@ -58,13 +58,11 @@ type Worker struct {
 
 	lastPoll    atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled      chan struct{} // closed by the first poll Prefect answered
-	pollTried   chan struct{} // closed when the first poll has ended, answered or not
 	queried     chan struct{} // closed when the first query for scheduled runs has ended, answered or not
 	beat        chan struct{} // closed when the first heartbeat has ended, answered or not
 	versionRead chan struct{} // closed when the read of the server's version has ended
 	pollWake    chan struct{} // an event says runs may be due: poll soon (one pending at most)
 	pollOnce1   sync.Once
-	triedOnce   sync.Once
 	queriedOnce sync.Once
 	runs        sync.WaitGroup
 	typeWarned  atomic.Bool
@@ -84,7 +82,6 @@ func New(cfg Config) (*Worker, error) {
 		adoptMemos:  map[string]adoptMemo{},
 		synced:      make(chan struct{}),
 		polled:      make(chan struct{}),
-		pollTried:   make(chan struct{}),
 		queried:     make(chan struct{}),
 		beat:        make(chan struct{}),
 		versionRead: make(chan struct{}),
@@ -230,11 +227,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer loops.Done(); f(ctx) }()
 	}
 	if w.cfg.HealthAddr != "" {
-		srv, err := w.serveHealth(ctx)
-		if err != nil {
+		// Served until Run returns, ctx ended or not (RunOnce).
+		healthCtx, stopHealth := context.WithCancel(ctx)
+		defer stopHealth()
+		if err := w.serveHealth(healthCtx); err != nil {
 			return err
 		}
-		defer srv.Close()
 	}
 	// The watcher outlives ctx until the runs are done: a stopping worker
 	// still finishes the runs that are already final (finishOnStop).
@@ -245,9 +243,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		defer close(streamDone)
 		// The stream is only a hint (the loops' intervals are the bound):
-		// it connects after the first poll, which it would delay.
+		// it connects after the first query for scheduled runs, which it
+		// would delay.
 		select {
-		case <-w.pollTried:
+		case <-w.queried:
 			w.followEvents(watchCtx)
 		case <-watchCtx.Done():
 		}
@@ -267,13 +266,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	loop(w.syncLoop)
 	loop(w.pollLoop)
-	// Adoption and reconcile wait for the first poll to end, so that a
-	// starting worker's first query for scheduled runs does not queue
-	// behind their reads at the server.
+	// Adoption and reconcile wait for the first query for scheduled runs
+	// to end, so that it does not queue behind their reads at the server.
 	afterFirstPoll := func(f func(context.Context)) func(context.Context) {
 		return func(ctx context.Context) {
 			select {
-			case <-w.pollTried:
+			case <-w.queried:
 				f(ctx)
 			case <-ctx.Done():
 			}
