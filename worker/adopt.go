@@ -53,68 +53,29 @@ func (w *Worker) adoptLoop(ctx context.Context) {
 // for a run cancelled before it had infrastructure.
 const cancelledUnstarted = "Flow run cancelled by worker (no infrastructure found)."
 
-// maxAdoptBackoff bounds the wait before a run whose adoption ended
-// without moving it is adopted again.
-const maxAdoptBackoff = 10 * time.Minute
-
-// adoptMemo remembers an adoption that ended with the run still in the
-// state it was adopted in: adopting it again at once would only repeat it.
-type adoptMemo struct {
-	stateID string
-	tries   int
-	next    time.Time
-}
-
 // adoptionEnded notes that a watched adoption is over. A run that ended in
 // Prefect is not listed again; one still in the state it was adopted in
 // (a crash report the server refused, an exit that the engine did not
-// report) waits, longer each time, before it is adopted again.
+// report) waits, longer each time (readoptAt), before it is adopted again.
 func (w *Worker) adoptionEnded(r *run, now time.Time) {
 	if r.fr.State == nil || r.fr.State.ID == "" {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.adoptMemos[r.id]
-	if m.stateID != r.fr.State.ID {
-		m = adoptMemo{stateID: r.fr.State.ID}
-	}
-	m.tries++
-	m.next = now.Add(min(w.cfg.AdoptInterval<<min(m.tries, 16), maxAdoptBackoff))
-	w.adoptMemos[r.id] = m
+	w.store.adoptionEnded(r.id, r.fr.State.ID, now, w.cfg.AdoptInterval)
 }
 
 // adoptionDue says whether a run may be adopted now: not while it sits in
 // the state an earlier adoption of it ended in and its wait is not over.
 func (w *Worker) adoptionDue(fr *prefect.FlowRun, now time.Time) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m, ok := w.adoptMemos[fr.ID]
-	if !ok {
-		return true
+	stateID := ""
+	if fr.State != nil {
+		stateID = fr.State.ID
 	}
-	if fr.State == nil || fr.State.ID != m.stateID {
-		delete(w.adoptMemos, fr.ID) // it moved on
-		return true
+	due, tries := w.store.adoptionDue(fr.ID, stateID, now)
+	if due && tries > 0 {
+		w.log.Warn("adopting a flow run again: its last adoption ended without moving it", "flow_run_id", fr.ID, "state", fr.StateType, "tries", tries)
 	}
-	if now.Before(m.next) {
-		return false
-	}
-	w.log.Warn("adopting a flow run again: its last adoption ended without moving it", "flow_run_id", fr.ID, "state", fr.StateType, "tries", m.tries)
-	return true
-}
-
-// forgetUnlisted drops what the worker remembers about runs that are no
-// longer in flight in the pool.
-func (w *Worker) forgetUnlisted(listed map[string]bool) {
-	w.store.forgetUnlisted(listed)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for id := range w.adoptMemos {
-		if !listed[id] {
-			delete(w.adoptMemos, id)
-		}
-	}
+	return due
 }
 
 // poolWorkers is what the pool's worker list says about other workers.
@@ -194,7 +155,7 @@ func (w *Worker) adoptOnce(ctx context.Context) error {
 	for _, id := range watched {
 		listed[id] = true // in flight, as far as this process knows
 	}
-	w.forgetUnlisted(listed)
+	w.store.forgetUnlisted(listed)
 	if len(runs) == 0 {
 		return nil
 	}
@@ -250,6 +211,9 @@ func (w *Worker) recover(ctx context.Context, r *run, group string) {
 	if !w.registered(ctx) {
 		return
 	}
+	if w.claimOvertookTheEnd(ctx, r) {
+		return
+	}
 	// A claim cancelled before its worker created anything, and given up
 	// by that worker: when nothing can be looked up for it, it ends
 	// Cancelled, as Prefect's worker ends such a run.
@@ -302,6 +266,43 @@ func (w *Worker) recover(ctx context.Context, r *run, group string) {
 	if ctx.Err() == nil {
 		w.adoptionEnded(r, w.now())
 	}
+}
+
+// claimOvertookTheEnd puts back the final state of a run found Pending
+// under a claim that replaced it, and says whether the run is to be left
+// alone this round (also when it cannot be read, or it moved on since it
+// was listed). Such a claim is nothing to follow, hand back or report
+// Crashed: its worker died before the check it makes before deploying
+// (stillClaimed), or took the claim for lost. The run's pid, if any, is
+// that of the run that ended, whose group is gone. Only a run that ran or
+// ended before (start_time set) is read again: its history, then its
+// record, whose current state must still be the one listed, so that the
+// history read holds every state up to it.
+func (w *Worker) claimOvertookTheEnd(ctx context.Context, r *run) bool {
+	if !strings.EqualFold(r.fr.StateType, prefect.StatePending) || r.fr.StartTime == nil || r.fr.State == nil {
+		return false
+	}
+	states, err := w.history(ctx, r.id)
+	var fr *prefect.FlowRun
+	if err == nil {
+		err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
+			fr, err = w.pf.ReadFlowRun(ctx, r.id)
+			return err
+		})
+	}
+	if err != nil {
+		w.log.Warn("cannot adopt flow run: reading it again failed; retrying next round", "flow_run_id", r.id, "err", err)
+		return true
+	}
+	if fr.State == nil || fr.State.ID != r.fr.State.ID {
+		return true // it moved on since the listing: the next round sees where
+	}
+	prev := overtaken(states, fr.State.ID)
+	if prev == nil {
+		return false
+	}
+	w.restoreOvertaken(ctx, r, prev, fmt.Sprintf("Flow run '%s' is Pending under a claim made after it had reached %s ('%s')", r.id, prev.Type, prev.Name))
+	return true
 }
 
 // finishUnstartedCancel ends a Cancelling run that has no infrastructure.

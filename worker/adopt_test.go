@@ -151,9 +151,9 @@ func TestAdoptionWithoutProgressBacksOff(t *testing.T) {
 	}
 	w.adoptionEnded(&run{id: "r1", fr: fr}, now)
 	w.store.noteBadPID("r2")
-	w.forgetUnlisted(map[string]bool{})
-	if len(w.adoptMemos) != 0 || len(w.store.badPIDs) != 0 {
-		t.Errorf("runs no longer in flight are remembered: %v %v", w.adoptMemos, w.store.badPIDs)
+	w.store.forgetUnlisted(map[string]bool{})
+	if len(w.store.unmoved) != 0 || len(w.store.badPIDs) != 0 {
+		t.Errorf("runs no longer in flight are remembered: %v %v", w.store.unmoved, w.store.badPIDs)
 	}
 }
 
@@ -194,5 +194,106 @@ func TestNoAdoptionOfARunEndedDuringTheListing(t *testing.T) {
 	w.runs.Wait()
 	if adopted {
 		t.Error("a run that ended during the listing was adopted from it")
+	}
+}
+
+// A run found Pending under a claim in this worker's name that replaced
+// its final state gets that state back: its pid names the group of the run
+// that ended, and following it would report the run Crashed over its end
+// (seen under -race -count=20 in TestTwoWorkersImpatientOrphanRecovery,
+// where the server listed the claim before the states it replaced). A run
+// that moved on since the listing is left for the next round, and one that
+// never ran is not read again.
+func TestAdoptedClaimThatOvertookTheEnd(t *testing.T) {
+	t.Parallel()
+	const (
+		claimState = `{"id":"s9","type":"PENDING","name":"Pending","message":"Claimed by worker 'me'","timestamp":"2026-01-01T00:00:02Z","state_details":{"transition_id":"t9"}}`
+		completed  = `{"id":"s4","type":"COMPLETED","name":"Completed","message":"done","timestamp":"2026-01-01T00:00:04Z"}`
+		scheduled  = `{"id":"s1","type":"SCHEDULED","name":"Scheduled","timestamp":"2026-01-01T00:00:01Z"}`
+		other      = `{"id":"s2","type":"PENDING","name":"Pending","message":"Claimed by worker 'other'","timestamp":"2026-01-01T00:00:02Z"}`
+		running    = `{"id":"s3","type":"RUNNING","name":"Running","timestamp":"2026-01-01T00:00:03Z"}`
+	)
+	for _, tc := range []struct {
+		name      string
+		startTime string // the listed run's start_time ("" for none)
+		history   string
+		record    string // the run's current state when read again
+		wantReads bool
+		wantState string // the state written back; "" for none
+	}{
+		{"claim over the end", `"2026-01-01T00:00:03Z"`, "[" + scheduled + "," + other + "," + running + "," + completed + "," + claimState + "]", claimState, true, "COMPLETED"},
+		{"claim listed before the end it replaced", `"2026-01-01T00:00:03Z"`, "[" + scheduled + "," + claimState + "," + other + "," + running + "," + completed + "]", claimState, true, "COMPLETED"},
+		{"moved on since the listing", `"2026-01-01T00:00:03Z"`, "[" + scheduled + "," + claimState + "," + other + "," + running + "," + completed + "]", completed, true, ""},
+		{"never ran", "", "[" + scheduled + "," + other + "," + running + "," + completed + "," + claimState + "]", claimState, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var reads atomic.Int64
+			var mu sync.Mutex
+			var written []map[string]any
+			start := ""
+			if tc.startTime != "" {
+				start = `"start_time":` + tc.startTime + `,`
+			}
+			run := func(state string) string {
+				return `{"id":"r1","name":"x","flow_id":"f1","state_type":"` + map[bool]string{true: "PENDING", false: "COMPLETED"}[state == claimState] +
+					`","infrastructure_pid":"r1:g1",` + start + `"state":` + state + `}`
+			}
+			pf, _ := fakePrefect(t, func(rw http.ResponseWriter, r *http.Request) {
+				rw.Header().Set("Content-Type", "application/json")
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/flow_runs/filter"):
+					io.WriteString(rw, "["+run(claimState)+"]")
+				case strings.HasSuffix(r.URL.Path, "/workers/filter"):
+					io.WriteString(rw, `[]`)
+				case strings.HasSuffix(r.URL.Path, "/flow_run_states/"):
+					reads.Add(1)
+					io.WriteString(rw, tc.history)
+				case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/flow_runs/r1"):
+					reads.Add(1)
+					io.WriteString(rw, run(tc.record))
+				case strings.HasSuffix(r.URL.Path, "/set_state"):
+					var body map[string]any
+					json.NewDecoder(r.Body).Decode(&body)
+					mu.Lock()
+					written = append(written, body)
+					mu.Unlock()
+					io.WriteString(rw, `{"status":"ACCEPT","state":`+completed+`}`)
+				case strings.HasSuffix(r.URL.Path, "/logs/"):
+					rw.WriteHeader(http.StatusCreated)
+					io.WriteString(rw, `null`)
+				default:
+					http.NotFound(rw, r)
+				}
+			})
+			w, err := New(Config{Pool: "p", Name: "me", Prefect: pf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(w.synced)
+			close(w.beat)
+			if err := w.adoptOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			w.runs.Wait()
+			if got := reads.Load() > 0; got != tc.wantReads {
+				t.Errorf("read again: %v, want %v", got, tc.wantReads)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.wantState == "" {
+				if len(written) != 0 {
+					t.Errorf("states written: %v", written)
+				}
+				return
+			}
+			if len(written) != 1 {
+				t.Fatalf("states written: %v, want one", written)
+			}
+			st, _ := written[0]["state"].(map[string]any)
+			if st["type"] != tc.wantState || st["message"] != "done" || written[0]["force"] != true {
+				t.Errorf("written %v, want %s restored as it was, forced", written[0], tc.wantState)
+			}
+		})
 	}
 }

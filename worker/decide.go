@@ -84,6 +84,18 @@ func claimAbandoned(fr *prefect.FlowRun, me string, lastSeen map[string]time.Tim
 	return !ok || now.Sub(seen) > orphanAfter
 }
 
+// maxAdoptBackoff bounds the wait before a run whose adoption ended
+// without moving it is adopted again.
+const maxAdoptBackoff = 10 * time.Minute
+
+// readoptAt is when a run may be adopted again after its tries-th
+// adoption in a row ended, at now, with the run in the state it was
+// adopted in: the adoption interval doubled per try, at most
+// maxAdoptBackoff.
+func readoptAt(now time.Time, tries int, interval time.Duration) time.Time {
+	return now.Add(min(interval<<min(tries, 16), maxAdoptBackoff))
+}
+
 // claimedBy says whether st, a run's current state, is the Pending state
 // proposed with transition id claim.
 func claimedBy(st *prefect.State, claim string) bool {
@@ -110,20 +122,32 @@ func ownClaim(res *prefect.OrchestrationResult, tid string) bool {
 	return got == "" || got == tid
 }
 
-// overtaken reads a run's state history, oldest first, whose last state is
-// a claim just accepted, and returns the final state that claim replaced:
-// the state before it once hand-backs by orphan recovery and Late marks
-// (neither of which starts a run) are passed over. A claim of a run that
-// was waiting to run returns nil.
-func overtaken(states []prefect.State) *prefect.State {
-	i := len(states) - 2
-	for i >= 0 && (isLateMark(&states[i]) || isHandBack(&states[i])) {
-		i--
+// overtaken reads a run's state history, as the server lists it, and the
+// id of its current state, a claim just accepted, and returns the final
+// state that claim replaced: the state before it once hand-backs by orphan
+// recovery and Late marks (neither of which starts a run) are passed over.
+// A claim of a run that was waiting to run returns nil.
+//
+// The server orders the history by each state's timestamp, which it sets
+// when it reads the proposal, before the proposal waits for the database:
+// a claim that waited (Prefect on SQLite under load) is stamped before
+// states committed ahead of it, the very state it replaced among them. So
+// the current state is taken as the last one, whatever its stamp; every
+// other state was committed before it.
+func overtaken(states []prefect.State, current string) *prefect.State {
+	i := slices.IndexFunc(states, func(st prefect.State) bool { return st.ID == current })
+	if i < 0 {
+		return nil // not in the history read: nothing to say
 	}
-	if i < 0 || !isTerminal(states[i].Type) {
+	before := slices.Delete(slices.Clone(states), i, i+1)
+	j := len(before) - 1
+	for j >= 0 && (isLateMark(&before[j]) || isHandBack(&before[j])) {
+		j--
+	}
+	if j < 0 || !isTerminal(before[j].Type) {
 		return nil
 	}
-	return &states[i]
+	return &before[j]
 }
 
 func isLateMark(st *prefect.State) bool {

@@ -155,10 +155,11 @@ func TestOvertaken(t *testing.T) {
 		crashed   = st("CRASHED", "Crashed", "")
 		claim     = st("PENDING", "Pending", "Claimed by worker 'c'")
 	)
+	claim.ID = "current"
 	for _, tc := range []struct {
 		name    string
-		history []prefect.State
-		want    string // the name of the state to restore; "" for none
+		history []prefect.State // as the server lists it; the current state's id is "current"
+		want    string          // the name of the state to restore; "" for none
 	}{
 		{"claim of a new run", []prefect.State{scheduled, claim}, ""},
 		{"claim of a late run", []prefect.State{scheduled, late, claim}, ""},
@@ -173,8 +174,15 @@ func TestOvertaken(t *testing.T) {
 		{"two late hand-backs over the run's end", []prefect.State{scheduled, pending, running, completed, handBack, handBack, claim}, "Completed"},
 		{"a user's rerun of a finished run", []prefect.State{scheduled, pending, running, completed, scheduled, claim}, ""},
 		{"only the claim", []prefect.State{claim}, ""},
+		// The server stamps a state when it reads the proposal: a claim that
+		// waited for the database is listed before states committed ahead
+		// of it (seen on Prefect 3.8.8 with SQLite).
+		{"claim stamped before the end it replaced", []prefect.State{scheduled, claim, pending, running, completed}, "Completed"},
+		{"claim stamped before a hand-back over the end", []prefect.State{scheduled, pending, running, completed, claim, handBack}, "Completed"},
+		{"claim stamped before a run that is still going", []prefect.State{scheduled, claim, pending, running}, ""},
+		{"the current state not in the history read", []prefect.State{scheduled, pending, running, completed}, ""},
 	} {
-		got := overtaken(tc.history)
+		got := overtaken(tc.history, "current")
 		name := ""
 		if got != nil {
 			name = got.Name
@@ -325,6 +333,27 @@ func TestRescheduled(t *testing.T) {
 		fr := &prefect.FlowRun{StateType: "SCHEDULED", Labels: tc.labels}
 		if got := rescheduled(fr); got != tc.want {
 			t.Errorf("%v: rescheduled = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+}
+
+func TestReadoptAt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		tries    int
+		interval time.Duration
+		want     time.Duration
+	}{
+		{1, 10 * time.Second, 20 * time.Second},
+		{2, 10 * time.Second, 40 * time.Second},
+		{5, 10 * time.Second, 320 * time.Second},
+		{6, 10 * time.Second, maxAdoptBackoff},
+		{1, time.Hour, maxAdoptBackoff},
+		{1000, time.Second, maxAdoptBackoff}, // the shift is capped: no overflow to a wait in the past
+	} {
+		if got := readoptAt(now, tc.tries, tc.interval).Sub(now); got != tc.want {
+			t.Errorf("try %d every %v: again after %v, want %v", tc.tries, tc.interval, got, tc.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"maps"
 	"sync"
 	"time"
 )
@@ -21,10 +22,21 @@ type store struct {
 	// read before then shows the run as it was before this process ended
 	// it (see endedSince).
 	ended map[string]time.Time
+	// unmoved are adoptions that ended with their run still in the state
+	// it was adopted in, forgotten likewise: adopting it again at once
+	// would only repeat the adoption (see adoptionDue).
+	unmoved map[string]adoptMemo
+}
+
+// adoptMemo remembers the adoptions of a run that ended with it unmoved.
+type adoptMemo struct {
+	stateID string // the state they ended in
+	tries   int
+	next    time.Time // not adopted again before
 }
 
 func newStore(limit int) *store {
-	return &store{runs: map[string]*run{}, limit: limit, badPIDs: map[string]bool{}, ended: map[string]time.Time{}}
+	return &store{runs: map[string]*run{}, limit: limit, badPIDs: map[string]bool{}, ended: map[string]time.Time{}, unmoved: map[string]adoptMemo{}}
 }
 
 // takeResult says how a take went.
@@ -132,18 +144,47 @@ func (s *store) noteBadPID(id string) bool {
 	return true
 }
 
-// forgetUnlisted forgets the pids of runs no longer in flight in the pool.
+// adoptionEnded notes that an adoption of run id ended, at now, with the
+// run still in state stateID: it is not due again before readoptAt.
+func (s *store) adoptionEnded(id, stateID string, now time.Time, interval time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.unmoved[id]
+	if m.stateID != stateID {
+		m = adoptMemo{stateID: stateID}
+	}
+	m.tries++
+	m.next = readoptAt(now, m.tries, interval)
+	s.unmoved[id] = m
+}
+
+// adoptionDue says whether run id, now in state stateID, may be adopted at
+// now, and after how many adoptions that left it in that state (0: none).
+// A run that moved on since is due, and its memory forgotten.
+func (s *store) adoptionDue(id, stateID string, now time.Time) (due bool, tries int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.unmoved[id]
+	switch {
+	case !ok:
+		return true, 0
+	case stateID == "" || stateID != m.stateID:
+		delete(s.unmoved, id)
+		return true, 0
+	case now.Before(m.next):
+		return false, m.tries
+	default:
+		return true, m.tries
+	}
+}
+
+// forgetUnlisted forgets what is remembered of runs no longer in flight
+// in the pool: their pids, when they ended, their unmoved adoptions.
 func (s *store) forgetUnlisted(listed map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id := range s.badPIDs {
-		if !listed[id] {
-			delete(s.badPIDs, id)
-		}
-	}
-	for id := range s.ended {
-		if !listed[id] {
-			delete(s.ended, id)
-		}
-	}
+	gone := func(id string) bool { return !listed[id] }
+	maps.DeleteFunc(s.badPIDs, func(id string, _ bool) bool { return gone(id) })
+	maps.DeleteFunc(s.ended, func(id string, _ time.Time) bool { return gone(id) })
+	maps.DeleteFunc(s.unmoved, func(id string, _ adoptMemo) bool { return gone(id) })
 }

@@ -108,56 +108,73 @@ func (w *Worker) submit(ctx context.Context, r *run) (started bool, err error) {
 // replaced a final state, directly or through a hand-back, would run the
 // flow a second time, so that state is put back instead.
 //
-// The history costs a request per run, so the run's current record is read
-// first, batched with the other submissions': it settles both questions
-// for a run that has never been final. Prefect sets a run's start_time when
-// it first enters Running or a final state (whichever comes first; "for
-// flows that fail before execution") and never clears it, so a run without
-// one has no final state in its history for the claim to have replaced.
-// Only a run that ran or ended before (a retry, a rerun, an overtaken
-// claim) has its history read.
+// The current state is the run's record's: the history is ordered by the
+// time the server stamped each state, which is when it read the proposal,
+// not when it committed it (see overtaken). The record is read batched with
+// the other submissions', and settles both questions for a run that has
+// never been final. Prefect sets a run's start_time when it first enters
+// Running or a final state (whichever comes first; "for flows that fail
+// before execution") and never clears it, so a run without one has no
+// final state in its history for the claim to have replaced. Only a run
+// that ran or ended before (a retry, a rerun, an overtaken claim) has its
+// history read.
 func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
-	if fr, found, err := w.current.get(ctx, r.id); err == nil && found && fr.State != nil {
-		if !claimedBy(fr.State, r.claim) {
-			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, fr.State.Type))
+	fr, found, err := w.current.get(ctx, r.id)
+	if err != nil || !found {
+		// The batch failed, or its filter did not list the run: read it
+		// alone.
+		var one *prefect.FlowRun
+		err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
+			one, err = w.pf.ReadFlowRun(ctx, r.id)
+			return err
+		})
+		if errors.Is(err, prefect.ErrNotFound) {
+			w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it no longer exists", r.id))
 			return false
 		}
-		if fr.StartTime == nil {
+		if err != nil {
+			// Unknown: go on, as Prefect's worker would without this check.
+			w.log.Warn("re-reading the claimed flow run failed; submitting anyway", "flow_run_id", r.id, "err", err)
 			return true
 		}
+		fr = *one
 	}
-	var states []prefect.State
-	err := w.retryTransient(ctx, func(ctx context.Context) (err error) {
-		states, err = w.pf.ReadFlowRunStates(ctx, r.id)
-		return err
-	})
-	if err != nil {
-		// Unknown: go on, as Prefect's worker would without this check.
-		w.log.Warn("re-reading the claimed flow run failed; submitting anyway", "flow_run_id", r.id, "err", err)
-		return true
-	}
-	var current *prefect.State
-	if len(states) > 0 {
-		current = &states[len(states)-1]
-	}
-	if !claimedBy(current, r.claim) {
-		typ := "no state"
-		if current != nil {
-			typ = current.Type
+	if !claimedBy(fr.State, r.claim) {
+		now := "no state"
+		if fr.State != nil {
+			now = fr.State.Type
 		}
-		w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, typ))
+		w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, now))
 		return false
 	}
-	prev := overtaken(states)
+	if fr.StartTime == nil {
+		return true
+	}
+	states, err := w.history(ctx, r.id)
+	if err != nil {
+		w.log.Warn("reading the claimed flow run's history failed; submitting anyway", "flow_run_id", r.id, "err", err)
+		return true
+	}
+	prev := overtaken(states, fr.State.ID)
 	if prev == nil {
 		return true
 	}
-	w.restoreOvertaken(ctx, r, prev)
+	w.restoreOvertaken(ctx, r, prev, fmt.Sprintf("Aborted submission of flow run '%s': it had already reached %s ('%s') before this worker's claim", r.id, prev.Type, prev.Name))
 	return false
 }
 
-// restoreOvertaken puts back the final state a claim replaced.
-func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.State) {
+// history reads a run's state history, oldest first, past passing errors.
+func (w *Worker) history(ctx context.Context, id string) (states []prefect.State, err error) {
+	err = w.retryTransient(ctx, func(ctx context.Context) (err error) {
+		states, err = w.pf.ReadFlowRunStates(ctx, id)
+		return err
+	})
+	return states, err
+}
+
+// restoreOvertaken puts back the final state a claim replaced; the run's
+// log says why (what), then that the state is restored.
+func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.State, what string) {
 	st := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Message: prev.Message, Data: prev.Data, StateDetails: prev.StateDetails}
 	st.StateDetails.TransitionID = prefect.NewTransitionID()
 	var res *prefect.OrchestrationResult
@@ -173,7 +190,7 @@ func (w *Worker) restoreOvertaken(ctx context.Context, r *run, prev *prefect.Sta
 		w.logRejected(r.id, prev.Type, res)
 		return
 	}
-	w.runLog(r.id, prefect.LevelWarning, fmt.Sprintf("Aborted submission of flow run '%s': it had already reached %s ('%s') before this worker's claim; that state is restored and the flow is not run again", r.id, prev.Type, prev.Name))
+	w.runLog(r.id, prefect.LevelWarning, what+"; that state is restored and the flow is not run again")
 }
 
 // proposePending claims the run. Only a returned PENDING state lets the

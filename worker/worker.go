@@ -52,9 +52,6 @@ type Worker struct {
 	synced   chan struct{}
 	syncOnce sync.Once
 	id       identity
-	// adoptMemos are adoptions that ended with their run unmoved; both
-	// maps forget runs that are no longer in flight in the pool.
-	adoptMemos map[string]adoptMemo
 
 	lastPoll    atomic.Int64  // unix nanoseconds of the last answered poll (or the start)
 	polled      chan struct{} // closed by the first poll Prefect answered
@@ -79,7 +76,6 @@ func New(cfg Config) (*Worker, error) {
 		baseEnv:     baseEnvironment(cfg.Environ),
 		environ:     map[string]string{},
 		store:       newStore(cfg.Limit),
-		adoptMemos:  map[string]adoptMemo{},
 		synced:      make(chan struct{}),
 		polled:      make(chan struct{}),
 		queried:     make(chan struct{}),
