@@ -1,6 +1,8 @@
 package worker_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,26 @@ func TestRealEngineCompletedAndFailed(t *testing.T) {
 			t.Errorf("flow run logs lack %q:\n%s", want, logs)
 		}
 	}
+}
+
+// history is a run's state history, a line a state, for a failure's
+// message: which write came when, and with which transition id.
+func (b *bed) history(id string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	states, err := b.pf.ReadFlowRunStates(ctx, id)
+	if err != nil {
+		return "reading the history failed: " + err.Error()
+	}
+	var out strings.Builder
+	for _, st := range states {
+		at := "?"
+		if st.Timestamp != nil {
+			at = st.Timestamp.Format("15:04:05.000")
+		}
+		fmt.Fprintf(&out, "  %s %s %q (%s) tid %s\n", at, st.Type, st.Name, st.Message, st.StateDetails.TransitionID)
+	}
+	return out.String()
 }
 
 func stateMessage(fr *prefect.FlowRun) string {

@@ -38,7 +38,14 @@ func TestMain(m *testing.M) {
 	// a CI run's requests unanswered for over a minute (SQLite takes one
 	// writer at a time), and the scenario waiting on it failed.
 	// ACIWORKER_TEST_POSTGRES=1 insists on PostgreSQL.
-	prefecttest.Main(m, prefecttest.Options{Postgres: os.Getenv("ACIWORKER_TEST_POSTGRES") != "" || pgcluster.Available()})
+	code := prefecttest.Run(m, prefecttest.Options{Postgres: os.Getenv("ACIWORKER_TEST_POSTGRES") != "" || pgcluster.Available()})
+	// The aciworker binary that tests start as a process is built once
+	// and shared: it goes when every test is over, not with the first
+	// test that used it (with -count, or a test that starts it later).
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // bed is one end-to-end test bed: the package's Prefect server, an emulator

@@ -53,7 +53,7 @@ func twoWorkers(t *testing.T, b *bed, defRuns int, mod func(*worker.Config)) {
 	b.startWorker(mods...)
 	for _, id := range ids {
 		if fr := b.waitFinal(id, 4*time.Minute); fr.StateType != prefect.StateCompleted {
-			t.Errorf("run %s: %s (%s)", id, fr.StateType, stateMessage(fr))
+			t.Errorf("run %s: %s (%s); labels %v; history:\n%s", id, fr.StateType, stateMessage(fr), fr.Labels, b.history(id))
 		}
 	}
 	b.waitClean(2 * time.Minute)
@@ -98,7 +98,6 @@ var killServer = prefecttest.Extra(prefecttest.Options{})
 // there is cleaned up, and nothing is left behind.
 func TestKillAndRestart(t *testing.T) {
 	t.Parallel()
-	defer os.RemoveAll(binDir)
 	b := newBed(t, killServer.Get(t))
 	b.createPool(nil)
 	// Each flow runs until the test lets it finish, so the order of events

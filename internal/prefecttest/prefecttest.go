@@ -495,10 +495,12 @@ func (e *ExtraServer) Get(t testing.TB) *Server {
 // Without CI and without python3 the tests still run, and Get skips. Any
 // other failure to start the server fails the package.
 func Main(m *testing.M, opts Options) {
-	os.Exit(runMain(m, opts))
+	os.Exit(Run(m, opts))
 }
 
-func runMain(m *testing.M, opts Options) int {
+// Run is Main without the exit: it returns the code to exit with, for a
+// TestMain that has its own clean-up to do after the tests.
+func Run(m *testing.M, opts Options) int {
 	if os.Getenv("CI") == "" && os.Getenv("ACIWORKER_TEST_VENV") == "" {
 		if _, err := exec.LookPath("python3"); err != nil {
 			skipReason = "python3 not found and CI unset: skipping a test that needs a real Prefect server"
