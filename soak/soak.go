@@ -23,6 +23,7 @@ import (
 	"github.com/aciworker/aciworker/aci"
 	"github.com/aciworker/aciworker/emulator"
 	"github.com/aciworker/aciworker/emulator/runtime"
+	"github.com/aciworker/aciworker/internal/backoff"
 	"github.com/aciworker/aciworker/internal/pgcluster"
 	"github.com/aciworker/aciworker/internal/prefecttest"
 	"github.com/aciworker/aciworker/prefect"
@@ -375,15 +376,9 @@ func (s *soak) teardown() {
 	}
 }
 
+// sleepCtx waits d on the system clock, or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, backoff.System, d)
 }
 
 func every(ctx context.Context, d time.Duration, f func()) {
