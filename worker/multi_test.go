@@ -45,6 +45,22 @@ func twoWorkers(t *testing.T, b *bed, defRuns int, mod func(*worker.Config)) {
 	for i := range ids {
 		ids[i] = b.runDeployment(dep, nil)
 	}
+	// On failure (a wrong end, or a run that never ended), every run not
+	// Completed shows its state history: which claim came when, and in
+	// what order the server lists them.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			fr, err := b.pf.ReadFlowRun(ctx, id)
+			cancel()
+			if err == nil && fr.StateType != prefect.StateCompleted {
+				t.Logf("run %s: now %s; labels %v; history:\n%s", id, fr.StateType, fr.Labels, b.history(id))
+			}
+		}
+	})
 	var mods []func(*worker.Config)
 	if mod != nil {
 		mods = append(mods, mod)
@@ -53,7 +69,7 @@ func twoWorkers(t *testing.T, b *bed, defRuns int, mod func(*worker.Config)) {
 	b.startWorker(mods...)
 	for _, id := range ids {
 		if fr := b.waitFinal(id, 4*time.Minute); fr.StateType != prefect.StateCompleted {
-			t.Errorf("run %s: %s (%s); labels %v; history:\n%s", id, fr.StateType, stateMessage(fr), fr.Labels, b.history(id))
+			t.Errorf("run %s: %s (%s)", id, fr.StateType, stateMessage(fr))
 		}
 	}
 	b.waitClean(2 * time.Minute)
