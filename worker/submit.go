@@ -140,11 +140,11 @@ func (w *Worker) stillClaimed(ctx context.Context, r *run) bool {
 		fr = *one
 	}
 	if !claimedBy(fr.State, r.claim) {
-		now := "no state"
+		typ := "no state"
 		if fr.State != nil {
-			now = fr.State.Type
+			typ = fr.State.Type
 		}
-		w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, now))
+		w.log.Info(fmt.Sprintf("Aborted submission of flow run '%s': it is no longer in the Pending state this worker proposed (now %s)", r.id, typ))
 		return false
 	}
 	if fr.StartTime == nil {
