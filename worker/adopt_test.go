@@ -229,8 +229,7 @@ func TestAdoptedClaimThatOvertookTheEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var reads atomic.Int64
-			var mu sync.Mutex
-			var written []map[string]any
+			var writes stateWrites
 			start := ""
 			if tc.startTime != "" {
 				start = `"start_time":` + tc.startTime + `,`
@@ -241,6 +240,9 @@ func TestAdoptedClaimThatOvertookTheEnd(t *testing.T) {
 			}
 			pf, _ := fakePrefect(t, func(rw http.ResponseWriter, r *http.Request) {
 				rw.Header().Set("Content-Type", "application/json")
+				if writes.serve(rw, r, completed) {
+					return
+				}
 				switch {
 				case strings.HasSuffix(r.URL.Path, "/flow_runs/filter"):
 					io.WriteString(rw, "["+run(claimState)+"]")
@@ -252,16 +254,6 @@ func TestAdoptedClaimThatOvertookTheEnd(t *testing.T) {
 				case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/flow_runs/r1"):
 					reads.Add(1)
 					io.WriteString(rw, run(tc.record))
-				case strings.HasSuffix(r.URL.Path, "/set_state"):
-					var body map[string]any
-					json.NewDecoder(r.Body).Decode(&body)
-					mu.Lock()
-					written = append(written, body)
-					mu.Unlock()
-					io.WriteString(rw, `{"status":"ACCEPT","state":`+completed+`}`)
-				case strings.HasSuffix(r.URL.Path, "/logs/"):
-					rw.WriteHeader(http.StatusCreated)
-					io.WriteString(rw, `null`)
 				default:
 					http.NotFound(rw, r)
 				}
@@ -279,8 +271,7 @@ func TestAdoptedClaimThatOvertookTheEnd(t *testing.T) {
 			if got := reads.Load() > 0; got != tc.wantReads {
 				t.Errorf("read again: %v, want %v", got, tc.wantReads)
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			written := writes.all()
 			if tc.wantState == "" {
 				if len(written) != 0 {
 					t.Errorf("states written: %v", written)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,10 +51,12 @@ func TestStillClaimed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var historyReads atomic.Int64
-			var mu sync.Mutex
-			var written []map[string]any
+			var writes stateWrites
 			pf, _ := fakePrefect(t, func(rw http.ResponseWriter, r *http.Request) {
 				rw.Header().Set("Content-Type", "application/json")
+				if writes.serve(rw, r, completed) {
+					return
+				}
 				switch {
 				case strings.HasSuffix(r.URL.Path, "/flow_runs/filter"):
 					io.WriteString(rw, tc.listed)
@@ -62,16 +65,6 @@ func TestStillClaimed(t *testing.T) {
 				case strings.HasSuffix(r.URL.Path, "/flow_run_states/"):
 					historyReads.Add(1)
 					io.WriteString(rw, tc.history)
-				case strings.HasSuffix(r.URL.Path, "/set_state"):
-					var body map[string]any
-					json.NewDecoder(r.Body).Decode(&body)
-					mu.Lock()
-					written = append(written, body)
-					mu.Unlock()
-					io.WriteString(rw, `{"status":"ACCEPT","state":`+completed+`}`)
-				case strings.HasSuffix(r.URL.Path, "/logs/"):
-					rw.WriteHeader(http.StatusCreated)
-					io.WriteString(rw, `null`)
 				default:
 					http.NotFound(rw, r)
 				}
@@ -86,8 +79,7 @@ func TestStillClaimed(t *testing.T) {
 			if got := historyReads.Load() > 0; got != tc.wantHistory {
 				t.Errorf("history read: %v, want %v", got, tc.wantHistory)
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			written := writes.all()
 			restored := len(written) == 1
 			if restored {
 				st, _ := written[0]["state"].(map[string]any)
@@ -98,4 +90,38 @@ func TestStillClaimed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stateWrites is a fake Prefect server's record of the states proposed to
+// it, each accepted.
+type stateWrites struct {
+	mu     sync.Mutex
+	bodies []map[string]any
+}
+
+// serve answers a state proposal with ACCEPT and the state answer, or a
+// log write, and says whether r was either.
+func (s *stateWrites) serve(rw http.ResponseWriter, r *http.Request, answer string) bool {
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/set_state"):
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, body)
+		s.mu.Unlock()
+		io.WriteString(rw, `{"status":"ACCEPT","state":`+answer+`}`)
+		return true
+	case strings.HasSuffix(r.URL.Path, "/logs/"):
+		rw.WriteHeader(http.StatusCreated)
+		io.WriteString(rw, `null`)
+		return true
+	}
+	return false
+}
+
+// all is what was proposed so far.
+func (s *stateWrites) all() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bodies)
 }
